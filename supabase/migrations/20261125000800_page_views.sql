@@ -30,6 +30,8 @@ revoke all on public.page_views from anon, authenticated, service_role;
 grant insert (path, user_id, session_id, referrer, user_agent, ip_hash) on public.page_views to anon, authenticated;
 grant select on public.page_views to authenticated;
 grant select, insert, delete on public.page_views to service_role;
+-- Identity values need no sequence privilege; drop the ones the default privileges handed out.
+revoke all on sequence public.page_views_id_seq from anon, authenticated;
 
 create policy "visitors record page views as themselves"
   on public.page_views for insert to anon
