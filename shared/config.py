@@ -2,15 +2,70 @@
 
 import os
 from collections.abc import Mapping
+from typing import Literal
 
 import msgspec
 
+DataPlaneName = Literal["postgrest", "postgres"]
+
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
-    """Everything the backend takes from its environment."""
+    """Everything the backend takes from its environment (see the README's table)."""
 
     database_url: str | None = None
-    """`DATABASE_URL`: the Postgres database to migrate and serve; unset means none configured."""
+    """`DATABASE_URL`: the Postgres database; unset means none configured (dev embeds one)."""
+
+    supabase_url: str | None = None
+    """`SUPABASE_URL`: the hosted project, e.g. https://<ref>.supabase.co."""
+
+    supabase_rest_url: str | None = None
+    """`SUPABASE_REST_URL`: the Data API base; default `{SUPABASE_URL}/rest/v1`. Set it to serve
+    from a bare PostgREST (which answers at `/`)."""
+
+    supabase_anon_key: str | None = None
+    """`SUPABASE_ANON_KEY`: the public anon key; sent as `apikey` and as the anon caller's token."""
+
+    supabase_service_role_key: str | None = None
+    """`SUPABASE_SERVICE_ROLE_KEY`: the service role's key, for server paths without a user."""
+
+    data_plane: DataPlaneName = "postgres"
+    """`DATA_PLANE`: `postgrest` or `postgres`; default `postgrest` when SUPABASE_URL is set."""
+
+    jwt_secret: str | None = None
+    """`JWT_SECRET`: the project's HS256 JWT secret (Supabase: Settings → API → JWT secret)."""
+
+    jwks_url: str | None = None
+    """`JWT_JWKS_URL`: a JWKS with the project's ES256/RS256 signing keys, matched by `kid`."""
+
+    jwt_audience: str = "authenticated"
+    """`JWT_AUDIENCE`: the `aud` that user tokens must carry."""
+
+    redis_url: str | None = None
+    """`REDIS_URL` (or `KV_URL`): Redis over TCP for caches; dev embeds one when unset."""
+
+    statement_timeout_ms: int = 8000
+    """`STATEMENT_TIMEOUT_MS`: per-request statement timeout on the direct data plane."""
+
+    http_timeout_s: float = 10.0
+    """`HTTP_TIMEOUT_S`: read timeout of calls to the Data API and other HTTP services."""
+
+    db_pool_size: int = 10
+    """`DB_POOL_SIZE`: connections in the direct data plane's pool."""
+
+    log_level: str = "info"
+    """`LOG_LEVEL`: debug, info, warning or error."""
+
+    state_dir: str = ".state"
+    """`SAJTMASKIN_STATE_DIR`: where `sajtmaskin dev` keeps embedded database and cache data."""
+
+    @property
+    def rest_url(self) -> str | None:
+        """The Data API base URL PostgREST answers at."""
+        if self.supabase_rest_url:
+            return self.supabase_rest_url.rstrip("/")
+        if self.supabase_url:
+            return f"{self.supabase_url.rstrip('/')}/rest/v1"
+        return None
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -19,4 +74,31 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     An empty variable counts as unset, so `DATABASE_URL=` in a shell or .env file means "none".
     """
     source = os.environ if environ is None else environ
-    return Settings(database_url=source.get("DATABASE_URL") or None)
+
+    def get(*names: str) -> str | None:
+        return next((source[name] for name in names if source.get(name)), None)
+
+    supabase_url = get("SUPABASE_URL")
+    values: dict[str, object] = {
+        "database_url": get("DATABASE_URL"),
+        "supabase_url": supabase_url,
+        "supabase_rest_url": get("SUPABASE_REST_URL"),
+        "supabase_anon_key": get("SUPABASE_ANON_KEY"),
+        "supabase_service_role_key": get("SUPABASE_SERVICE_ROLE_KEY"),
+        "data_plane": get("DATA_PLANE") or ("postgrest" if supabase_url else "postgres"),
+        "jwt_secret": get("JWT_SECRET"),
+        "jwks_url": get("JWT_JWKS_URL"),
+        "jwt_audience": get("JWT_AUDIENCE"),
+        "redis_url": get("REDIS_URL", "KV_URL"),
+        "statement_timeout_ms": get("STATEMENT_TIMEOUT_MS"),
+        "http_timeout_s": get("HTTP_TIMEOUT_S"),
+        "db_pool_size": get("DB_POOL_SIZE"),
+        "log_level": get("LOG_LEVEL"),
+        "state_dir": get("SAJTMASKIN_STATE_DIR"),
+    }
+    # Unset values keep their defaults; set ones are validated and converted (str → int, Path…).
+    return msgspec.convert(
+        {key: value for key, value in values.items() if value is not None},
+        Settings,
+        strict=False,
+    )

@@ -103,7 +103,8 @@ create trigger project_data_set_updated_at
 alter table public.project_data enable row level security;
 revoke all on public.project_data from anon, authenticated, service_role;
 grant select, insert, delete on public.project_data to anon, authenticated;
-grant update (chat_id, demo_url, current_code, files, messages, meta)
+-- project_id too, so that saving is an upsert on it (PostgREST's merge sets every given column).
+grant update (project_id, chat_id, demo_url, current_code, files, messages, meta)
   on public.project_data to anon, authenticated;
 grant select, insert, update, delete on public.project_data to service_role;
 
@@ -154,7 +155,7 @@ comment on table public.project_files is
 alter table public.project_files enable row level security;
 revoke all on public.project_files from anon, authenticated, service_role;
 grant select, insert, delete on public.project_files to anon, authenticated;
-grant update (size_bytes) on public.project_files to anon, authenticated;
+grant update (project_id, path, size_bytes) on public.project_files to anon, authenticated;
 grant select, insert, update, delete on public.project_files to service_role;
 
 create policy "users read the files of their app projects"

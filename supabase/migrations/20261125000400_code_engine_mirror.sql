@@ -32,7 +32,8 @@ alter table public.projects enable row level security;
 revoke all on public.projects from anon, authenticated, service_role;
 grant select, delete on public.projects to anon, authenticated;
 grant insert (user_id, session_id, v0_project_id, name) on public.projects to anon, authenticated;
-grant update (name) on public.projects to anon, authenticated;
+-- The owner and v0 id too, so recording a v0 project is an upsert on the owner key.
+grant update (user_id, session_id, v0_project_id, name) on public.projects to anon, authenticated;
 grant select, insert, update, delete on public.projects to service_role;
 
 create policy "users read their own projects"
@@ -41,7 +42,7 @@ create policy "users read their own projects"
 create policy "users create their own projects"
   on public.projects for insert to authenticated
   with check (user_id = (select auth.uid()));
-create policy "users rename their own projects"
+create policy "users update their own projects"
   on public.projects for update to authenticated
   using (user_id = (select auth.uid()))
   with check (user_id = (select auth.uid()));
@@ -55,7 +56,7 @@ create policy "guests read their own projects"
 create policy "guests create their own projects"
   on public.projects for insert to anon
   with check (session_id = (select auth.jwt() ->> 'guest_session'));
-create policy "guests rename their own projects"
+create policy "guests update their own projects"
   on public.projects for update to anon
   using (session_id = (select auth.jwt() ->> 'guest_session'))
   with check (session_id = (select auth.jwt() ->> 'guest_session'));

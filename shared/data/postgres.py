@@ -1,0 +1,283 @@
+"""The `postgres` data plane: the same queries over a direct connection, as PostgREST runs them.
+
+Each call is one pipelined transaction (one network round trip): `begin`, a single
+`select set_config(...)` that takes on the caller's role, JWT claims and statement timeout (all
+transaction-local, so a pooled connection never carries one caller's identity into the next),
+the query, `commit`. The query builds its JSON in Postgres with `json_agg`, as PostgREST does, so
+both planes return the same values. Identifiers are quoted by `psycopg.sql`; values are always
+bound parameters.
+"""
+
+from typing import Any
+
+import msgspec
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from shared.config import Settings
+from shared.data.failures import RETRY_AFTER, problem_for
+from shared.data.query import Delete, Filter, Insert, Order, Query, Result, Rpc, Select, Update
+from shared.errors import DatabaseUnavailable
+from shared.identity import Caller
+
+BEGIN_READ_ONLY = sql.SQL("begin isolation level read committed read only")
+BEGIN = sql.SQL("begin isolation level read committed read write")
+COMMIT = sql.SQL("commit")
+TAKE_ON_CALLER = sql.SQL(
+    "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true),"
+    " set_config('statement_timeout', %s, true)"
+)
+COMPARISONS = {
+    "eq": "=",
+    "neq": "<>",
+    "lt": "<",
+    "lte": "<=",
+    "gt": ">",
+    "gte": ">=",
+    "like": "like",
+    "ilike": "ilike",
+}
+IS_VALUES = {None: sql.SQL("null"), True: sql.SQL("true"), False: sql.SQL("false")}
+POOL_WAIT_SECONDS = 3.0  # how long a request waits for a free connection before a 503
+
+Statement = tuple[sql.Composed, list[Any]]
+
+
+class PostgresPlane:
+    name = "postgres"
+
+    def __init__(
+        self, pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]], statement_timeout_ms: int
+    ) -> None:
+        self.pool = pool
+        self.statement_timeout = str(statement_timeout_ms)
+
+    @classmethod
+    async def open(cls, settings: Settings) -> "PostgresPlane":
+        if not settings.database_url:
+            raise ValueError("the postgres plane needs DATABASE_URL")
+        pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
+            settings.database_url,
+            min_size=1,
+            max_size=settings.db_pool_size,
+            timeout=POOL_WAIT_SECONDS,
+            # Transactions are spelled out in each pipeline, so the driver must not open its own.
+            kwargs={"autocommit": True},
+            open=False,
+        )
+        # Not waiting: a service whose database is down still starts, and /ready says so.
+        await pool.open(wait=False)
+        return cls(pool, settings.statement_timeout_ms)
+
+    async def run(self, caller: Caller, query: Query) -> Result:
+        statement, params = _compile(query)
+        counting = _count_of(query) if isinstance(query, Select) and query.count else None
+        context = (caller.role, msgspec.json.encode(caller.claims).decode(), self.statement_timeout)
+        try:
+            async with self.pool.connection() as conn, conn.pipeline():
+                await conn.execute(BEGIN_READ_ONLY if isinstance(query, Select) else BEGIN)
+                await conn.execute(TAKE_ON_CALLER, context)
+                rows = await conn.execute(statement, params)
+                counted = await conn.execute(*counting) if counting else None
+                await conn.execute(COMMIT)
+                row = await rows.fetchone()
+                total = await counted.fetchone() if counted else None
+        except PoolTimeout as error:
+            raise DatabaseUnavailable(headers=RETRY_AFTER) from error
+        except psycopg.OperationalError as error:
+            if error.sqlstate is None:  # the connection itself failed
+                raise DatabaseUnavailable(headers=RETRY_AFTER) from error
+            raise problem_for(error.sqlstate, error.diag.message_primary) from error
+        except psycopg.Error as error:
+            raise problem_for(error.sqlstate, error.diag.message_primary) from error
+        assert row is not None
+        return Result(rows=msgspec.json.decode(row[0]), count=total[0] if total else None)
+
+    async def ping(self) -> None:
+        try:
+            async with self.pool.connection() as conn:
+                await conn.execute("select 1")
+        except (PoolTimeout, psycopg.Error) as error:
+            raise DatabaseUnavailable() from error
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+def _compile(query: Query) -> Statement:
+    """One statement returning the result rows as a JSON array (text)."""
+    if isinstance(query, Select):
+        where, params = _where(query.table, query.filters)
+        inner = sql.SQL("select {} from {}{}{}{}").format(
+            _columns(query.table, query.columns),
+            _table(query.table),
+            where,
+            _order_by(query.table, query.order),
+            _paging(query.limit, query.offset, params),
+        )
+        return _as_json(inner), params
+    if isinstance(query, Insert):
+        return _insert(query)
+    if isinstance(query, Update):
+        return _update(query)
+    if isinstance(query, Delete):
+        where, params = _where(query.table, query.filters)
+        change = sql.SQL("delete from {}{}{}").format(_table(query.table), where, _returning(query))
+        return _as_json_from_change(change, query.returning), params
+    return _rpc(query)
+
+
+def _count_of(query: Select) -> Statement:
+    where, params = _where(query.table, query.filters)
+    return sql.SQL("select count(*) from {}{}").format(_table(query.table), where), params
+
+
+def _insert(query: Insert) -> Statement:
+    columns = sorted({column for row in query.rows for column in row})
+    names = sql.SQL(", ").join(map(sql.Identifier, columns))
+    conflict: sql.Composable = sql.SQL("")
+    if query.on_conflict:
+        target = sql.SQL(", ").join(map(sql.Identifier, query.on_conflict))
+        if query.ignore_duplicates:
+            conflict = sql.SQL(" on conflict ({}) do nothing").format(target)
+        else:
+            merge = sql.SQL(", ").join(
+                sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c)) for c in columns
+            )
+            conflict = sql.SQL(" on conflict ({}) do update set {}").format(target, merge)
+    # Missing keys become null, as with PostgREST's `missing=default` off.
+    change = sql.SQL(
+        "insert into {table} ({names})"
+        " select {names} from jsonb_populate_recordset(null::{table}, %s){conflict}{returning}"
+    ).format(table=_table(query.table), names=names, conflict=conflict, returning=_returning(query))
+    return _as_json_from_change(change, query.returning), [_json(list(query.rows))]
+
+
+def _update(query: Update) -> Statement:
+    assignments = sql.SQL(", ").join(
+        sql.SQL("{0} = pgrst_body.{0}").format(sql.Identifier(column)) for column in query.values
+    )
+    where, params = _where(query.table, query.filters)
+    change = sql.SQL(
+        "update {table} set {assignments}"
+        " from (select * from jsonb_populate_record(null::{table}, %s)) as pgrst_body"
+        "{where}{returning}"
+    ).format(
+        table=_table(query.table), assignments=assignments, where=where, returning=_returning(query)
+    )
+    return _as_json_from_change(change, query.returning), [_json(query.values), *params]
+
+
+def _rpc(query: Rpc) -> Statement:
+    # Arguments travel as untyped text, so Postgres casts each to its parameter's type as it
+    # does for PostgREST's JSON arguments.
+    arguments = sql.SQL(", ").join(
+        sql.SQL("{} => %s").format(sql.Identifier(name)) for name in query.args
+    )
+    call = sql.SQL(
+        "select coalesce(json_agg(pgrst_row), '[]')::text from {}({}) as pgrst_row"
+    ).format(sql.Identifier("public", query.function), arguments)
+    return call, [_argument(value) for value in query.args.values()]
+
+
+def _as_json(inner: sql.Composable) -> sql.Composed:
+    return sql.SQL(
+        "select coalesce(json_agg(pgrst_row), '[]')::text from ({}) as pgrst_row"
+    ).format(inner)
+
+
+def _as_json_from_change(change: sql.Composable, returning: bool) -> sql.Composed:
+    if not returning:
+        return sql.SQL("with pgrst_change as ({}) select '[]'").format(change)
+    return sql.SQL(
+        "with pgrst_change as ({})"
+        " select coalesce(json_agg(pgrst_change), '[]')::text from pgrst_change"
+    ).format(change)
+
+
+def _returning(query: Insert | Update | Delete) -> sql.Composable:
+    if not query.returning:
+        return sql.SQL("")
+    return sql.SQL(" returning {}").format(_columns(query.table, query.columns))
+
+
+def _table(table: str) -> sql.Identifier:
+    return sql.Identifier("public", table)
+
+
+def _columns(table: str, columns: tuple[str, ...]) -> sql.Composable:
+    if columns == ("*",):
+        return sql.SQL("{}.*").format(_table(table))
+    return sql.SQL(", ").join(sql.Identifier("public", table, column) for column in columns)
+
+
+def _where(table: str, filters: tuple[Filter, ...]) -> tuple[sql.Composable, list[Any]]:
+    if not filters:
+        return sql.SQL(""), []
+    conditions: list[sql.Composable] = []
+    params: list[Any] = []
+    for item in filters:
+        column = sql.Identifier("public", table, item.column)
+        if item.operator == "is":
+            conditions.append(sql.SQL("{} is {}").format(column, IS_VALUES[item.value]))
+        elif item.operator == "in":
+            if not item.value:
+                conditions.append(sql.SQL("false"))
+                continue
+            placeholders = sql.SQL(", ").join(sql.Placeholder() * len(item.value))
+            conditions.append(sql.SQL("{} in ({})").format(column, placeholders))
+            params.extend(_argument(value) for value in item.value)
+        else:
+            conditions.append(
+                sql.SQL("{} {} %s").format(column, sql.SQL(COMPARISONS[item.operator]))
+            )
+            params.append(_argument(item.value))
+    return sql.SQL(" where ") + sql.SQL(" and ").join(conditions), params
+
+
+def _order_by(table: str, order: tuple[Order, ...]) -> sql.Composable:
+    if not order:
+        return sql.SQL("")
+    terms = []
+    for item in order:
+        nulls = (
+            ""
+            if item.nulls_first is None
+            else (" nulls first" if item.nulls_first else " nulls last")
+        )
+        terms.append(
+            sql.SQL("{} {}{}").format(
+                sql.Identifier("public", table, item.column),
+                sql.SQL("desc" if item.descending else "asc"),
+                sql.SQL(nulls),
+            )
+        )
+    return sql.SQL(" order by ") + sql.SQL(", ").join(terms)
+
+
+def _paging(limit: int | None, offset: int | None, params: list[Any]) -> sql.Composable:
+    clauses: list[sql.Composable] = []
+    if limit is not None:
+        clauses.append(sql.SQL(" limit %s"))
+        params.append(limit)
+    if offset is not None:
+        clauses.append(sql.SQL(" offset %s"))
+        params.append(offset)
+    return sql.Composed(clauses)
+
+
+def _argument(value: Any) -> Any:
+    """A value as PostgREST passes it: text of unknown type that Postgres casts to the column's."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return msgspec.json.encode(value).decode()
+    return str(value)
+
+
+def _json(value: Any) -> Jsonb:
+    return Jsonb(value, dumps=lambda obj: msgspec.json.encode(obj).decode())

@@ -1,0 +1,142 @@
+"""The repository vocabulary: queries stated in PostgREST's terms, as typed values.
+
+Repositories build these; a data plane runs them. There are no SQL strings in services: a table,
+the columns to return, filters, order, paging, and the rows to write. Tables live in `public`
+(the schema the Data API serves); `Rpc` calls a function there that returns rows.
+"""
+
+from typing import Any, Literal
+
+import msgspec
+
+FilterOperator = Literal["eq", "neq", "lt", "lte", "gt", "gte", "in", "is", "like", "ilike"]
+ALL_COLUMNS = ("*",)
+
+
+class Filter(msgspec.Struct, frozen=True):
+    """`column <operator> value`. `in` takes a list; `is` takes None, True or False; `like` and
+    `ilike` take a pattern with `%` wildcards."""
+
+    column: str
+    operator: FilterOperator
+    value: Any
+
+
+class Order(msgspec.Struct, frozen=True):
+    column: str
+    descending: bool = False
+    nulls_first: bool | None = None  # None: Postgres's default (first when descending)
+
+
+class Select(msgspec.Struct, frozen=True, tag=True):
+    table: str
+    columns: tuple[str, ...] = ALL_COLUMNS
+    filters: tuple[Filter, ...] = ()
+    order: tuple[Order, ...] = ()
+    limit: int | None = None
+    offset: int | None = None
+    count: bool = False  # also return the exact number of matching rows, ignoring limit/offset
+
+
+class Insert(msgspec.Struct, frozen=True, tag=True):
+    """Insert `rows`; with `on_conflict` an upsert that merges (or, with `ignore_duplicates`,
+    skips) rows colliding on those columns."""
+
+    table: str
+    rows: tuple[dict[str, Any], ...]
+    columns: tuple[str, ...] = ALL_COLUMNS  # what to return
+    on_conflict: tuple[str, ...] = ()
+    ignore_duplicates: bool = False
+    returning: bool = True  # False: return no rows (the caller need not be able to read them)
+
+    def __post_init__(self) -> None:
+        if not self.rows:
+            raise ValueError("an insert needs at least one row")
+
+
+class Update(msgspec.Struct, frozen=True, tag=True):
+    table: str
+    values: dict[str, Any]
+    filters: tuple[Filter, ...]
+    columns: tuple[str, ...] = ALL_COLUMNS
+    returning: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.values:
+            raise ValueError("an update needs at least one value")
+        if not self.filters:
+            raise ValueError("an update needs a filter; it would otherwise touch every row")
+
+
+class Delete(msgspec.Struct, frozen=True, tag=True):
+    table: str
+    filters: tuple[Filter, ...]
+    columns: tuple[str, ...] = ALL_COLUMNS
+    returning: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.filters:
+            raise ValueError("a delete needs a filter; it would otherwise remove every row")
+
+
+class Rpc(msgspec.Struct, frozen=True, tag=True):
+    """Call `public.<function>(name => value, ...)`; each returned row is a result row."""
+
+    function: str
+    args: dict[str, Any] = {}
+
+
+Query = Select | Insert | Update | Delete | Rpc
+
+
+class Result(msgspec.Struct, frozen=True):
+    rows: list[dict[str, Any]]
+    count: int | None = None  # exact match count, when the Select asked for it
+
+
+def eq(column: str, value: Any) -> Filter:
+    return Filter(column, "eq", value)
+
+
+def neq(column: str, value: Any) -> Filter:
+    return Filter(column, "neq", value)
+
+
+def lt(column: str, value: Any) -> Filter:
+    return Filter(column, "lt", value)
+
+
+def lte(column: str, value: Any) -> Filter:
+    return Filter(column, "lte", value)
+
+
+def gt(column: str, value: Any) -> Filter:
+    return Filter(column, "gt", value)
+
+
+def gte(column: str, value: Any) -> Filter:
+    return Filter(column, "gte", value)
+
+
+def in_(column: str, values: list[Any]) -> Filter:
+    return Filter(column, "in", list(values))
+
+
+def is_(column: str, value: bool | None) -> Filter:
+    return Filter(column, "is", value)
+
+
+def like(column: str, pattern: str) -> Filter:
+    return Filter(column, "like", pattern)
+
+
+def ilike(column: str, pattern: str) -> Filter:
+    return Filter(column, "ilike", pattern)
+
+
+def asc(column: str, *, nulls_first: bool | None = None) -> Order:
+    return Order(column, False, nulls_first)
+
+
+def desc(column: str, *, nulls_first: bool | None = None) -> Order:
+    return Order(column, True, nulls_first)

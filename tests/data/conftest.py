@@ -1,0 +1,101 @@
+"""A database of its own for the data-plane tests: the real schema plus a few test functions,
+served by its own PostgREST, and one fixture that yields each plane in turn."""
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+from shared.config import Settings
+from shared.data.plane import DataPlane, open_data_plane
+from shared.local_stack import PostgrestServer
+from shared.migrations import SUPABASE_DIR, migrate
+from tests.conftest import JWT_SECRET, create_database, drop_database
+from tests.tenancy import anon_key
+
+# Functions the Data API serves as /rpc, to exercise `Rpc` and a statement timeout on both planes.
+TEST_FUNCTIONS = """
+create function public.app_project_names(prefix text)
+returns table (id uuid, name text)
+language sql stable
+as $$
+  select id, name from public.app_projects where name like prefix || '%' order by name
+$$;
+revoke execute on function public.app_project_names(text) from public;
+grant execute on function public.app_project_names(text) to authenticated;
+
+create function public.slow_answer() returns integer
+language sql
+set statement_timeout = '200ms'
+as $$ select 42 from pg_sleep(2) $$;
+revoke execute on function public.slow_answer() from public;
+grant execute on function public.slow_answer() to authenticated;
+"""
+
+
+@pytest.fixture(scope="session")
+def data_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    project = tmp_path_factory.mktemp("supabase")
+    (project / "local").symlink_to(SUPABASE_DIR / "local")
+    migrations = project / "migrations"
+    migrations.mkdir()
+    for path in (SUPABASE_DIR / "migrations").glob("*.sql"):
+        (migrations / path.name).symlink_to(path)
+    (migrations / "99990101000000_test_functions.sql").write_text(TEST_FUNCTIONS)
+    name = f"sajtmaskin_test_{uuid.uuid4().hex[:12]}"
+    url = create_database(name)
+    migrate(url, Path(project))
+    yield url
+    drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def data_postgrest(data_database: str) -> Iterator[str]:
+    with PostgrestServer(
+        make_conninfo(data_database, user="authenticator"), jwt_secret=JWT_SECRET
+    ) as server:
+        yield server.url
+
+
+def plane_settings(plane: str, database_url: str, rest_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data_plane": plane,
+        "database_url": make_conninfo(database_url, user="authenticator"),
+        "supabase_rest_url": rest_url,
+        "supabase_anon_key": anon_key(JWT_SECRET),
+        "jwt_secret": JWT_SECRET,
+        "statement_timeout_ms": 200,
+        **overrides,
+    }
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["postgrest", "postgres"])
+async def data(
+    request: pytest.FixtureRequest, data_database: str, data_postgrest: str
+) -> AsyncIterator[DataPlane]:
+    """Each test using this runs once per plane; the ids say which."""
+    async with httpx.AsyncClient(timeout=5) as http:
+        plane = await open_data_plane(
+            plane_settings(request.param, data_database, data_postgrest), http
+        )
+        try:
+            yield plane
+        finally:
+            await plane.close()
+
+
+@pytest.fixture
+def new_user_id(data_database: str) -> str:
+    """A fresh user in the data database, so each test owns rows nobody else touches."""
+    user_id = str(uuid.uuid4())
+    with psycopg.connect(data_database, autocommit=True) as conn:
+        conn.execute(
+            "insert into public.users (id, email) values (%s, %s)",
+            (user_id, f"{user_id}@example.com"),
+        )
+    return user_id

@@ -1,0 +1,317 @@
+"""Repository parity: every vocabulary operation, and every error class, gives the same rows and
+the same problem on the `postgrest` and the `postgres` plane (each test runs once per plane)."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.data.plane import DataPlane, open_data_plane
+from shared.data.query import (
+    Delete,
+    Insert,
+    Rpc,
+    Select,
+    Update,
+    asc,
+    desc,
+    eq,
+    gt,
+    gte,
+    ilike,
+    in_,
+    is_,
+    like,
+    lt,
+    lte,
+    neq,
+)
+from shared.errors import (
+    Conflict,
+    DatabaseTimeout,
+    DatabaseUnavailable,
+    Forbidden,
+    InvalidData,
+    ReferenceNotFound,
+)
+from shared.identity import Caller
+from tests.conftest import JWT_SECRET
+from tests.data.conftest import plane_settings
+from tests.tenancy import Tenant, service_role_key, tenant_token
+
+SITE_COLUMNS = ("id", "name", "category")
+
+
+def user(user_id: str) -> Caller:
+    tenant = Tenant("user", "user", user_id=user_id)
+    claims = {"role": "authenticated", "aud": "authenticated", "sub": user_id}
+    return Caller(role="authenticated", claims=claims, token=tenant_token(JWT_SECRET, tenant))
+
+
+def service() -> Caller:
+    return Caller(
+        role="service_role", claims={"role": "service_role"}, token=service_role_key(JWT_SECRET)
+    )
+
+
+async def add_sites(data: DataPlane, owner: Caller, *names: str) -> list[dict[str, Any]]:
+    rows = tuple({"name": name, "category": f"category {name}"} for name in names)
+    result = await data.run(owner, Insert("app_projects", rows, columns=SITE_COLUMNS))
+    return result.rows
+
+
+# Reads -----------------------------------------------------------------------------------------
+
+
+async def test_select_orders_pages_and_counts(data: DataPlane, new_user_id: str) -> None:
+    owner = user(new_user_id)
+    await add_sites(data, owner, "a", "b", "c", "d")
+
+    result = await data.run(
+        owner,
+        Select(
+            "app_projects", columns=("name",), order=(desc("name"),), limit=2, offset=1, count=True
+        ),
+    )
+
+    assert (result.rows, result.count) == ([{"name": "c"}, {"name": "b"}], 4)
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        (eq("name", "b"), ["b"]),
+        (neq("name", "b"), ["a", "c"]),
+        (lt("name", "b"), ["a"]),
+        (lte("name", "b"), ["a", "b"]),
+        (gt("name", "b"), ["c"]),
+        (gte("name", "b"), ["b", "c"]),
+        (in_("name", ["a", "c", "x"]), ["a", "c"]),
+        (in_("name", []), []),
+        (like("category", "category %"), ["a", "b", "c"]),
+        (ilike("category", "CATEGORY B%"), ["b"]),
+        (is_("description", None), ["a", "b", "c"]),
+    ],
+    ids=lambda value: value.operator if hasattr(value, "operator") else None,
+)
+async def test_every_filter_operator(
+    data: DataPlane, new_user_id: str, condition: Any, expected: list[str]
+) -> None:
+    owner = user(new_user_id)
+    await add_sites(data, owner, "a", "b", "c")
+
+    result = await data.run(
+        owner, Select("app_projects", columns=("name",), filters=(condition,), order=(asc("name"),))
+    )
+
+    assert [row["name"] for row in result.rows] == expected
+
+
+async def test_values_come_back_as_the_data_api_renders_them(
+    data: DataPlane, new_user_id: str
+) -> None:
+    owner = user(new_user_id)
+    [site] = await add_sites(data, owner, "a")
+    values = {"project_id": site["id"], "meta": {"theme": "dark", "pages": [1, 2]}, "files": None}
+    await data.run(owner, Insert("project_data", (values,)))
+
+    result = await data.run(
+        owner, Select("project_data", columns=("project_id", "meta", "files", "created_at"))
+    )
+
+    [row] = result.rows
+    assert row["meta"] == {"theme": "dark", "pages": [1, 2]}
+    assert row["project_id"] == site["id"]
+    assert row["files"] is None
+    assert datetime.fromisoformat(row["created_at"]).tzinfo is not None
+
+
+# Writes ----------------------------------------------------------------------------------------
+
+
+async def test_insert_returns_the_new_rows(data: DataPlane, new_user_id: str) -> None:
+    owner = user(new_user_id)
+
+    rows = await add_sites(data, owner, "a", "b")
+
+    assert [(row["name"], row["category"]) for row in rows] == [
+        ("a", "category a"),
+        ("b", "category b"),
+    ]
+
+
+async def test_insert_without_returning_gives_no_rows(data: DataPlane, new_user_id: str) -> None:
+    owner = user(new_user_id)
+
+    result = await data.run(owner, Insert("app_projects", ({"name": "quiet"},), returning=False))
+    stored = await data.run(owner, Select("app_projects", columns=("name",)))
+
+    assert (result.rows, stored.rows) == ([], [{"name": "quiet"}])
+
+
+async def test_upsert_merges_on_conflict(data: DataPlane, new_user_id: str) -> None:
+    owner = user(new_user_id)
+    [site] = await add_sites(data, owner, "a")
+    path = {"project_id": site["id"], "path": "app/page.tsx"}
+    await data.run(owner, Insert("project_files", ({**path, "size_bytes": 1},)))
+
+    result = await data.run(
+        owner,
+        Insert(
+            "project_files",
+            (
+                {**path, "size_bytes": 2},
+                {"project_id": site["id"], "path": "b.tsx", "size_bytes": 3},
+            ),
+            columns=("path", "size_bytes"),
+            on_conflict=("project_id", "path"),
+        ),
+    )
+
+    assert sorted((row["path"], row["size_bytes"]) for row in result.rows) == [
+        ("app/page.tsx", 2),
+        ("b.tsx", 3),
+    ]
+
+
+async def test_upsert_can_skip_duplicates(data: DataPlane, new_user_id: str) -> None:
+    owner = user(new_user_id)
+    [site] = await add_sites(data, owner, "a")
+    row = {"project_id": site["id"], "path": "app/page.tsx", "size_bytes": 1}
+    await data.run(owner, Insert("project_files", (row,)))
+
+    result = await data.run(
+        owner,
+        Insert(
+            "project_files",
+            ({**row, "size_bytes": 9},),
+            on_conflict=("project_id", "path"),
+            ignore_duplicates=True,
+        ),
+    )
+    stored = await data.run(owner, Select("project_files", columns=("size_bytes",)))
+
+    assert (result.rows, stored.rows) == ([], [{"size_bytes": 1}])
+
+
+async def test_update_changes_matching_rows_only(data: DataPlane, new_user_id: str) -> None:
+    owner = user(new_user_id)
+    await add_sites(data, owner, "a", "b")
+
+    result = await data.run(
+        owner,
+        Update(
+            "app_projects",
+            {"description": "edited"},
+            (eq("name", "a"),),
+            columns=("name", "description"),
+        ),
+    )
+
+    assert result.rows == [{"name": "a", "description": "edited"}]
+
+
+async def test_delete_returns_what_it_removed(data: DataPlane, new_user_id: str) -> None:
+    owner = user(new_user_id)
+    await add_sites(data, owner, "a", "b")
+
+    result = await data.run(owner, Delete("app_projects", (eq("name", "b"),), columns=("name",)))
+    left = await data.run(owner, Select("app_projects", columns=("name",)))
+
+    assert (result.rows, left.rows) == ([{"name": "b"}], [{"name": "a"}])
+
+
+async def test_rpc_returns_rows_under_the_callers_rights(data: DataPlane, new_user_id: str) -> None:
+    owner = user(new_user_id)
+    await add_sites(data, owner, "bakery", "barber", "florist")
+
+    result = await data.run(owner, Rpc("app_project_names", {"prefix": "ba"}))
+
+    assert [row["name"] for row in result.rows] == ["bakery", "barber"]
+
+
+# Errors ----------------------------------------------------------------------------------------
+
+
+async def test_unique_violation_is_a_conflict(data: DataPlane, new_user_id: str) -> None:
+    owner = user(new_user_id)
+    [site] = await add_sites(data, owner, "a")
+    row = {"project_id": site["id"], "path": "app/page.tsx"}
+    await data.run(owner, Insert("project_files", (row,)))
+
+    with pytest.raises(Conflict) as raised:
+        await data.run(owner, Insert("project_files", (row,)))
+
+    assert (raised.value.status, raised.value.extensions) == (
+        409,
+        {"constraint": "project_files_project_path_key"},
+    )
+
+
+async def test_missing_reference_is_reported(data: DataPlane, new_user_id: str) -> None:
+    with pytest.raises(ReferenceNotFound) as raised:
+        await data.run(
+            service(), Insert("project_files", ({"project_id": str(uuid.uuid4()), "path": "x"},))
+        )
+
+    assert raised.value.extensions == {"constraint": "project_files_project_id_fkey"}
+
+
+@pytest.mark.parametrize(
+    ("row", "constraint"),
+    [
+        ({"name": ""}, {"constraint": "app_projects_name_length"}),
+        ({"category": "no name"}, {}),
+        ({"name": "x", "user_id": "not-a-uuid"}, {}),
+    ],
+    ids=["check", "not_null", "bad_uuid"],
+)
+async def test_invalid_data_is_unprocessable(
+    data: DataPlane, new_user_id: str, row: dict[str, Any], constraint: dict[str, str]
+) -> None:
+    with pytest.raises(InvalidData) as raised:
+        await data.run(user(new_user_id), Insert("app_projects", (row,)))
+
+    assert (raised.value.status, raised.value.extensions) == (422, constraint)
+
+
+async def test_row_level_security_denial_is_forbidden(data: DataPlane, new_user_id: str) -> None:
+    someone_else = str(uuid.uuid4())
+
+    with pytest.raises(Forbidden):
+        await data.run(
+            user(new_user_id), Insert("app_projects", ({"name": "x", "user_id": someone_else},))
+        )
+
+
+async def test_secret_column_is_forbidden(data: DataPlane, new_user_id: str) -> None:
+    with pytest.raises(Forbidden) as raised:
+        await data.run(user(new_user_id), Select("users", columns=("password_hash",)))
+
+    assert raised.value.status == 403
+
+
+async def test_statement_timeout_is_unavailable_with_retry_after(
+    data: DataPlane, new_user_id: str
+) -> None:
+    with pytest.raises(DatabaseTimeout) as raised:
+        await data.run(user(new_user_id), Rpc("slow_answer"))
+
+    assert (raised.value.status, raised.value.headers) == (503, {"Retry-After": "1"})
+
+
+@pytest.mark.parametrize("plane", ["postgrest", "postgres"])
+async def test_unreachable_database_is_unavailable(plane: str, unused_tcp_port: int) -> None:
+    closed = f"postgresql://authenticator@127.0.0.1:{unused_tcp_port}/none"
+    settings = plane_settings(plane, closed, f"http://127.0.0.1:{unused_tcp_port}")
+    async with httpx.AsyncClient(timeout=1) as http:
+        data = await open_data_plane(settings, http)
+        try:
+            with pytest.raises(DatabaseUnavailable) as raised:
+                await data.run(user(str(uuid.uuid4())), Select("app_projects"))
+        finally:
+            await data.close()
+
+    assert raised.value.status == 503
