@@ -5,7 +5,7 @@ UV := .uv/bin/uv
 VENV := .venv/.synced
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: test lint format
+.PHONY: test lint format dev
 
 $(UV):
 	$(PYTHON) -m venv .uv
@@ -26,3 +26,7 @@ lint: $(VENV)
 format: $(VENV)
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
+
+# Every service on http://127.0.0.1:8000, on embedded Postgres and Valkey unless configured.
+dev: $(VENV)
+	.venv/bin/sajtmaskin dev

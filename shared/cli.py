@@ -1,11 +1,26 @@
 """The `sajtmaskin` command line."""
 
+import signal
+import socket
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
+from typing import get_args
 
 import click
+import uvicorn
+from litestar import Litestar
 
-from shared.config import Settings, load_settings
+from services import SERVICE_NAMES, app_factory_path
+from services.gateway import create_gateway
+from shared.config import DataPlaneName, Settings, load_settings
+from shared.local_stack import LocalStackError, open_dev_stack
 from shared.migrations import SUPABASE_DIR, MigrationError, local_migrations, migrate, reset
+
+DEV_HOST = "127.0.0.1"
+# Seconds `dev` lets open requests finish after Ctrl-C before it stops the servers under them.
+DEV_GRACEFUL_SHUTDOWN_S = 5
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 database_url_option = click.option(
     "--database-url",
@@ -63,6 +78,90 @@ def reset_command(settings: Settings, database_url: str | None, supabase_dir: Pa
     _report_applied(outcome.applied, supabase_dir)
     if outcome.seeded:
         click.echo("loaded seed.sql")
+
+
+@main.command("serve")
+@click.argument("service", type=click.Choice(SERVICE_NAMES))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=8000, show_default=True, help="Port to listen on.")
+def serve_command(service: str, host: str, port: int) -> None:
+    """Run one service (settings from the environment)."""
+    uvicorn.run(
+        app_factory_path(service),
+        factory=True,
+        host=host,
+        port=port,
+        workers=1,
+        lifespan="on",
+        # Our JSON logging (set up by the app) replaces uvicorn's, and our access line its own.
+        log_config=None,
+        access_log=False,
+    )
+
+
+@main.command("dev")
+@click.option(
+    "--data-plane",
+    type=click.Choice(get_args(DataPlaneName)),
+    help="How services reach the database; defaults to $DATA_PLANE, else postgres.",
+)
+@click.option("--port", type=int, default=8000, show_default=True, help="The gateway's port.")
+@click.pass_obj
+def dev_command(settings: Settings, data_plane: DataPlaneName | None, port: int) -> None:
+    """Run every service on one port, with whatever the environment does not provide.
+
+    Without DATABASE_URL an embedded Postgres, without REDIS_URL an embedded Valkey (both keep
+    their data in $SAJTMASKIN_STATE_DIR), with --data-plane postgrest also PostgREST 12; the
+    schema is migrated first. Ctrl-C stops everything it started.
+    """
+    _require_free_port(port)
+    # SIGTERM and a closed terminal (SIGHUP) unwind like Ctrl-C, so the servers get stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGHUP, signal.default_int_handler)
+    try:
+        with ExitStack() as running:
+            stack = running.enter_context(
+                open_dev_stack(settings, data_plane=data_plane or settings.data_plane)
+            )
+            # Registered last, so it runs first on the way out: a second Ctrl-C cannot cut the
+            # stopping of the servers short.
+            running.callback(_ignore_stop_signals)
+            for part, where in stack.endpoints.items():
+                click.echo(f"{part:<10} {where}")
+            gateway_url = f"http://{DEV_HOST}:{port}"
+            click.echo(f"{'gateway':<10} {gateway_url}  (API docs: {gateway_url}/schema)")
+            _serve_gateway(lambda: create_gateway(stack.settings), port)
+    except KeyboardInterrupt:
+        click.echo("stopped")
+    except (LocalStackError, MigrationError) as error:
+        raise click.ClickException(str(error)) from error
+
+
+def _serve_gateway(factory: Callable[[], Litestar], port: int) -> None:
+    config = uvicorn.Config(
+        factory,
+        factory=True,
+        host=DEV_HOST,
+        port=port,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=DEV_GRACEFUL_SHUTDOWN_S,
+    )
+    # Uvicorn shuts down on SIGINT/SIGTERM, then raises the signal again: KeyboardInterrupt here.
+    uvicorn.Server(config).run()
+
+
+def _require_free_port(port: int) -> None:
+    """Refuse a taken port before starting servers that would only be stopped again."""
+    with socket.socket() as probe:
+        if probe.connect_ex((DEV_HOST, port)) == 0:
+            raise click.UsageError(f"port {port} is in use; pass another with --port")
+
+
+def _ignore_stop_signals() -> None:
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, signal.SIG_IGN)
 
 
 def _require_url(database_url: str | None, settings: Settings) -> str:

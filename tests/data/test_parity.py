@@ -37,8 +37,7 @@ from shared.errors import (
     ReferenceNotFound,
 )
 from shared.identity import Caller
-from tests.conftest import JWT_SECRET
-from tests.data.conftest import plane_settings
+from tests.conftest import JWT_SECRET, PLANES, plane_settings
 from tests.tenancy import Tenant, service_role_key, tenant_token
 
 SITE_COLUMNS = ("id", "name", "category")
@@ -302,7 +301,7 @@ async def test_statement_timeout_is_unavailable_with_retry_after(
     assert (raised.value.status, raised.value.headers) == (503, {"Retry-After": "1"})
 
 
-@pytest.mark.parametrize("plane", ["postgrest", "postgres"])
+@pytest.mark.parametrize("plane", PLANES)
 async def test_unreachable_database_is_unavailable(plane: str, unused_tcp_port: int) -> None:
     closed = f"postgresql://authenticator@127.0.0.1:{unused_tcp_port}/none"
     settings = plane_settings(plane, closed, f"http://127.0.0.1:{unused_tcp_port}")

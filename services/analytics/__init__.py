@@ -1,0 +1,1 @@
+"""Analytics: page views and admin statistics."""

@@ -1,0 +1,1 @@
+"""Auth: users' identity columns, guest sessions, tokens and OAuth."""

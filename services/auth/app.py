@@ -1,0 +1,12 @@
+"""The auth service as a standalone app: `sajtmaskin serve auth`."""
+
+from litestar import Litestar
+
+from services.auth.routes import router
+from shared.app import create_service_app
+from shared.config import Settings
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """The auth service; settings from the environment unless given."""
+    return create_service_app("auth", [router], settings)

@@ -1,0 +1,1 @@
+"""Media: images, the media library and object storage."""

@@ -1,0 +1,1 @@
+"""Projects: projects, chats, versions, deployments and the rest of a site's data."""

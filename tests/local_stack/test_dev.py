@@ -1,0 +1,105 @@
+"""`sajtmaskin dev`, run for real: it serves the gateway on what it starts, and stops it all."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared.local_stack import free_port
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+SAJTMASKIN = Path(sys.executable).with_name("sajtmaskin")
+STARTUP_TIMEOUT_S = 60.0
+# Whatever would point `dev` at servers that are already running.
+CONFIGURATION = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "KV_URL",
+    "SUPABASE_URL",
+    "SUPABASE_REST_URL",
+    "SUPABASE_ANON_KEY",
+    "SUPABASE_SERVICE_ROLE_KEY",
+    "JWT_SECRET",
+    "JWT_JWKS_URL",
+    "DATA_PLANE",
+)
+
+
+@pytest.mark.parametrize(
+    ("data_plane", "stop_signal"),
+    [
+        pytest.param("postgres", signal.SIGINT, id="postgres-sigint"),
+        pytest.param("postgrest", signal.SIGTERM, id="postgrest-sigterm"),
+    ],
+)
+def test_dev_serves_the_gateway_and_stops_everything_it_started(
+    tmp_path: Path, data_plane: str, stop_signal: signal.Signals
+) -> None:
+    state_dir = tmp_path / "state"
+    output = tmp_path / "dev.log"
+    port = free_port()
+    environment = {key: value for key, value in os.environ.items() if key not in CONFIGURATION}
+    environment["SAJTMASKIN_STATE_DIR"] = str(state_dir)
+    gateway = f"http://127.0.0.1:{port}"
+
+    with output.open("wb") as log:
+        process = subprocess.Popen(
+            [SAJTMASKIN, "dev", "--port", str(port), "--data-plane", data_plane],
+            cwd=REPOSITORY,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_until_serving(f"{gateway}/health", process, output)
+        ready = httpx.get(f"{gateway}/ready")
+        schema = httpx.get(f"{gateway}/schema/openapi.json")
+        docs = httpx.get(f"{gateway}/schema")
+        process.send_signal(stop_signal)
+        exit_code = process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    printed = output.read_text()
+    assert ready.json() == {"status": "ready", "checks": {"database": "ok", "redis": "ok"}}
+    assert schema.json()["info"]["title"] == "Sajtmaskin gateway"
+    assert docs.status_code == 200
+    assert exit_code == 0, printed
+    assert not (state_dir / "postgres" / "postmaster.pid").exists()
+    assert not _listening(_printed_port("redis", printed))
+    if data_plane == "postgrest":
+        assert not _listening(_printed_port("postgrest", printed))
+
+
+def _wait_until_serving(url: str, process: subprocess.Popen[bytes], output: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"`sajtmaskin dev` exited with {process.returncode}:\n{output.read_text()}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"`sajtmaskin dev` did not serve {url} in time:\n{output.read_text()}")
+
+
+def _printed_port(part: str, printed: str) -> int:
+    match = re.search(rf"^{part}\s+\w+://127\.0\.0\.1:(\d+)", printed, re.MULTILINE)
+    assert match, f"no {part} URL in:\n{printed}"
+    return int(match[1])
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
