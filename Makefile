@@ -5,7 +5,7 @@ UV := .uv/bin/uv
 VENV := .venv/.synced
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: test lint format dev
+.PHONY: test lint format dev bench
 
 $(UV):
 	$(PYTHON) -m venv .uv
@@ -30,3 +30,7 @@ format: $(VENV)
 # Every service on http://127.0.0.1:8000, on embedded Postgres and Valkey unless configured.
 dev: $(VENV)
 	.venv/bin/sajtmaskin dev
+
+# Benchmarks on this machine; each prints ratios against a baseline measured in the same run.
+bench: $(VENV)
+	.venv/bin/python -m bench
