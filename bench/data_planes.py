@@ -29,7 +29,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from bench.measure import Figures, measure, table
 from shared.config import Settings, load_settings
-from shared.data.plane import open_data_plane
+from shared.data.plane import DataPlane, open_data_plane
 from shared.data.query import Select, desc
 from shared.identity import Caller
 from shared.local_stack import PostgrestServer, free_port
@@ -112,12 +112,16 @@ async def plane_figures(
             plane = await open_data_plane(
                 msgspec.structs.replace(settings, data_plane=plane_name), http
             )
+
+            async def list_sites(plane: DataPlane = plane) -> None:
+                await plane.run(caller, LIST)
+
             try:
                 for concurrency, requests in RUNS.items():
                     figures.append(
                         await measure(
                             f"{plane_name} plane",
-                            lambda plane=plane: plane.run(caller, LIST),
+                            list_sites,
                             concurrency=concurrency,
                             requests=requests,
                         )
