@@ -29,7 +29,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from redis.asyncio import Redis
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared.config import Settings, load_settings
 from shared.data.plane import DataPlane, open_data_plane
@@ -43,7 +43,15 @@ from shared.errors import (
     ValidationFailed,
 )
 from shared.identity import Caller, TokenVerifier
+from shared.kv import Stores, open_stores
 from shared.logging import ACCESS_LOGGER, configure_logging
+from shared.ratelimit import (
+    RATE_LIMIT_OPT,
+    LocalLimiter,
+    RateLimiter,
+    RateLimitMiddleware,
+    configured_policies,
+)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 REQUEST_ID_HEADER = "x-request-id"
@@ -52,7 +60,6 @@ CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 HTTP_CONNECT_TIMEOUT_S = 3.0
 HTTP_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30)
-REDIS_TIMEOUT_S = 0.5
 READINESS_TIMEOUT_S = 1.0
 
 # Litestar reports a missing body as the KeyError of its `data` argument.
@@ -86,10 +93,13 @@ def create_service_app(
     settings = settings or load_settings()
     configure_logging(settings.log_level)
     app = Litestar(
-        route_handlers=[health, ready, *routers],
+        route_handlers=[health, ready, metrics, *routers],
         lifespan=[shared_resources],
-        state=State({"service": name, "settings": settings}),
+        # The in-process limiter outlives restarts of the lifespan (tests run several).
+        state=State({"service": name, "settings": settings, "local_limiter": LocalLimiter()}),
+        middleware=[RateLimitMiddleware],
         dependencies={
+            "limiter": Provide(provide_limiter, sync_to_thread=False),
             "caller": Provide(provide_caller),
             "data_plane": Provide(provide_data_plane, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
@@ -141,20 +151,16 @@ async def shared_resources(app: Litestar) -> AsyncIterator[None]:
         resources.push_async_callback(http.aclose)
         plane = await open_data_plane(settings, http)
         resources.push_async_callback(plane.close)
-        redis: Redis | None = None
-        if settings.redis_url:
-            # Fail fast: a URL-built client never retries, so an outage costs one short timeout.
-            redis = Redis.from_url(
-                settings.redis_url,
-                socket_timeout=REDIS_TIMEOUT_S,
-                socket_connect_timeout=REDIS_TIMEOUT_S,
-                retry_on_timeout=False,
-            )
-            resources.push_async_callback(redis.aclose)
         app.state.http = http
         app.state.verifier = TokenVerifier(settings, http)
         app.state.data_plane = plane
-        app.state.redis = redis
+        app.state.stores = await open_stores(settings, resources)
+        app.state.limiter = RateLimiter(
+            app.state.stores.limiter,
+            key_prefix=settings.redis_key_prefix,
+            policies=configured_policies(settings.rate_limits),
+            local=app.state.local_limiter,
+        )
         yield
 
 
@@ -171,27 +177,48 @@ def provide_data_plane(state: State) -> DataPlane:
     return plane
 
 
+def provide_limiter(state: State) -> RateLimiter:
+    limiter: RateLimiter = state.limiter
+    return limiter
+
+
 def provide_settings(state: State) -> Settings:
     settings: Settings = state.settings
     return settings
 
 
-@get("/health", include_in_schema=False, sync_to_thread=False)
+@get(
+    "/metrics",
+    include_in_schema=False,
+    sync_to_thread=False,
+    media_type=CONTENT_TYPE_LATEST,
+    opt={RATE_LIMIT_OPT: False},
+)
+def metrics() -> bytes:
+    """Prometheus metrics of this process."""
+    return generate_latest()
+
+
+@get("/health", include_in_schema=False, sync_to_thread=False, opt={RATE_LIMIT_OPT: False})
 def health(state: State) -> Health:
     """The process is up; says nothing about its dependencies (that is `/ready`)."""
     return Health(status="ok", service=state.service)
 
 
-@get("/ready", include_in_schema=False)
+@get("/ready", include_in_schema=False, opt={RATE_LIMIT_OPT: False})
 async def ready(state: State) -> Readiness:
     """Whether the database and Redis answer now; 503 `not_ready` naming those that do not."""
     plane: DataPlane = state.data_plane
-    redis: Redis | None = state.redis
-    database, cache = await asyncio.gather(
+    stores: Stores = state.stores
+    # Each configured transport once: "redis" (TCP) and/or "upstash" (REST).
+    redis = {store.name: store for store in (stores.cache, stores.sessions) if store is not None}
+    names = ["database", *redis] if redis else ["database", "redis"]
+    outcomes = await asyncio.gather(
         _check("database", plane.ping()),
-        _check("redis", redis.ping()) if redis is not None else _not_configured(),
+        *(_check(name, store.ping()) for name, store in redis.items()),
+        *([] if redis else [_not_configured()]),
     )
-    checks = {"database": database, "redis": cache}
+    checks = dict(zip(names, outcomes, strict=True))
     failed = [name for name, outcome in checks.items() if outcome == "unavailable"]
     if failed:
         raise NotReady(f"Unavailable: {', '.join(failed)}.", checks=checks)

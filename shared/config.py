@@ -43,6 +43,33 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str | None = None
     """`REDIS_URL` (or `KV_URL`): Redis over TCP for caches; dev embeds one when unset."""
 
+    upstash_redis_rest_url: str | None = None
+    """`UPSTASH_REDIS_REST_URL`: Upstash's REST endpoint, for rate limits and the session cache."""
+
+    upstash_redis_rest_token: str | None = None
+    """`UPSTASH_REDIS_REST_TOKEN`: the bearer token for UPSTASH_REDIS_REST_URL."""
+
+    redis_key_prefix: str = ""
+    """`REDIS_KEY_PREFIX`: put before every key (`prod:`, `preview:`, `dev:`) so deployments can
+    share one Redis."""
+
+    rate_limit_enabled: bool = True
+    """`RATE_LIMIT_ENABLED`: false turns every route's limit off (benchmarks, emergencies)."""
+
+    rate_limits: tuple[str, ...] = ()
+    """`RATE_LIMITS`: overrides of the policy table, e.g. `login=10/900,reads=300/60` (requests
+    per window in seconds)."""
+
+    rate_limit_timeout_ms: int = 50
+    """`RATE_LIMIT_TIMEOUT_MS`: how long a limit decision may wait for the shared store."""
+
+    cache_timeout_ms: int = 200
+    """`CACHE_TIMEOUT_MS`: how long a cache read or write may wait before the database answers."""
+
+    trusted_proxies: tuple[str, ...] = ()
+    """`TRUSTED_PROXIES`: comma-separated addresses or CIDRs of proxies whose X-Forwarded-For is
+    believed; from anyone else the socket's peer address is the client."""
+
     statement_timeout_ms: int = 8000
     """`STATEMENT_TIMEOUT_MS`: per-request statement timeout on the direct data plane."""
 
@@ -90,6 +117,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         "jwks_url": get("JWT_JWKS_URL"),
         "jwt_audience": get("JWT_AUDIENCE"),
         "redis_url": get("REDIS_URL", "KV_URL"),
+        "upstash_redis_rest_url": get("UPSTASH_REDIS_REST_URL", "KV_REST_API_URL"),
+        "upstash_redis_rest_token": get("UPSTASH_REDIS_REST_TOKEN", "KV_REST_API_TOKEN"),
+        "redis_key_prefix": get("REDIS_KEY_PREFIX"),
+        "rate_limit_enabled": get("RATE_LIMIT_ENABLED"),
+        "rate_limits": _split(get("RATE_LIMITS")),
+        "rate_limit_timeout_ms": get("RATE_LIMIT_TIMEOUT_MS"),
+        "cache_timeout_ms": get("CACHE_TIMEOUT_MS"),
+        "trusted_proxies": _split(get("TRUSTED_PROXIES")),
         "statement_timeout_ms": get("STATEMENT_TIMEOUT_MS"),
         "http_timeout_s": get("HTTP_TIMEOUT_S"),
         "db_pool_size": get("DB_POOL_SIZE"),
@@ -102,3 +137,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         Settings,
         strict=False,
     )
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [item.strip() for item in value.split(",") if item.strip()] if value else None

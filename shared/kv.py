@@ -1,0 +1,198 @@
+"""Redis, reached one of two ways: TCP (redis-py) or Upstash's REST API (upstash-redis).
+
+Both speak the few operations the limiter and the caches need, with string values, and both put
+every call under a deadline: a slow or dead store raises `StoreUnavailable` quickly instead of
+stalling a request (upstash-redis has no timeout and retries after 3 s by default; redis-py's
+socket timeout alone does not bound a call that keeps reconnecting).
+"""
+
+import asyncio
+import hashlib
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import redis.asyncio as redis_asyncio
+import redis.exceptions
+from upstash_redis.asyncio import Redis as UpstashRedis
+from upstash_redis.errors import UpstashError
+
+from shared.config import Settings
+
+Argument = str | int | float
+CONNECT_TIMEOUT_S = 0.5
+
+
+class StoreUnavailable(Exception):
+    """The store did not answer in time, or could not be reached."""
+
+
+class _NoScript(Exception):
+    """The server does not have the script yet."""
+
+
+class Script:
+    """A Lua script run by its SHA1 (EVALSHA), loaded with EVAL only when the server lacks it."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+
+
+class KeyValueStore(Protocol):
+    name: str
+
+    async def get(self, key: str) -> str | None: ...
+
+    async def set(self, key: str, value: str, ttl_s: int) -> None: ...
+
+    async def delete(self, keys: Sequence[str]) -> None: ...
+
+    async def run(self, script: Script, keys: Sequence[str], args: Sequence[Argument]) -> Any:
+        """The script's result; one round trip unless the server has not seen the script."""
+        ...
+
+    async def ping(self) -> None: ...
+
+
+class TcpStore:
+    """Redis over TCP with redis-py's asyncio client (one connection pool per process)."""
+
+    name = "redis"
+
+    def __init__(self, client: redis_asyncio.Redis, timeout_s: float) -> None:
+        self.client = client
+        self.timeout_s = timeout_s
+
+    async def _call(self, *command: Argument) -> Any:
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                # redis-py's asyncio client is untyped here.
+                return await self.client.execute_command(*command)  # type: ignore[no-untyped-call]
+        except redis.exceptions.NoScriptError as error:
+            raise _NoScript from error
+        except (TimeoutError, redis.exceptions.RedisError) as error:
+            raise StoreUnavailable(f"redis: {type(error).__name__}: {error}") from error
+
+    async def get(self, key: str) -> str | None:
+        value = await self._call("GET", key)
+        return value.decode() if isinstance(value, bytes) else value
+
+    async def set(self, key: str, value: str, ttl_s: int) -> None:
+        await self._call("SET", key, value, "EX", ttl_s)
+
+    async def delete(self, keys: Sequence[str]) -> None:
+        if keys:
+            await self._call("DEL", *keys)
+
+    async def run(self, script: Script, keys: Sequence[str], args: Sequence[Argument]) -> Any:
+        try:
+            return await self._call("EVALSHA", script.sha, len(keys), *keys, *args)
+        except _NoScript:
+            return await self._call("EVAL", script.source, len(keys), *keys, *args)
+
+    async def ping(self) -> None:
+        await self._call("PING")
+
+
+class UpstashStore:
+    """Redis over Upstash's REST API with the upstash-redis async client."""
+
+    name = "upstash"
+
+    def __init__(self, client: UpstashRedis, timeout_s: float) -> None:
+        self.client = client
+        self.timeout_s = timeout_s
+
+    async def _call(self, *command: Argument) -> Any:
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                return await self.client.execute(list(command))
+        except UpstashError as error:
+            if str(error).startswith("NOSCRIPT"):
+                raise _NoScript from error
+            raise StoreUnavailable(f"upstash: {error}") from error
+        except Exception as error:  # httpx's transport errors, timeouts, unreadable replies
+            raise StoreUnavailable(f"upstash: {type(error).__name__}") from error
+
+    async def get(self, key: str) -> str | None:
+        value: str | None = await self._call("GET", key)
+        return value
+
+    async def set(self, key: str, value: str, ttl_s: int) -> None:
+        await self._call("SET", key, value, "EX", ttl_s)
+
+    async def delete(self, keys: Sequence[str]) -> None:
+        if keys:
+            await self._call("DEL", *keys)
+
+    async def run(self, script: Script, keys: Sequence[str], args: Sequence[Argument]) -> Any:
+        try:
+            return await self._call("EVALSHA", script.sha, len(keys), *keys, *args)
+        except _NoScript:
+            return await self._call("EVAL", script.source, len(keys), *keys, *args)
+
+    async def ping(self) -> None:
+        await self._call("PING")
+
+
+def tcp_client(settings: Settings) -> redis_asyncio.Redis | None:
+    """The process's redis-py client, or None without REDIS_URL."""
+    if not settings.redis_url:
+        return None
+    return redis_asyncio.Redis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
+        socket_timeout=CONNECT_TIMEOUT_S,
+        retry_on_timeout=False,
+    )
+
+
+def upstash_client(settings: Settings) -> UpstashRedis | None:
+    """The process's upstash-redis client, or None without UPSTASH_REDIS_REST_URL and _TOKEN."""
+    if not (settings.upstash_redis_rest_url and settings.upstash_redis_rest_token):
+        return None
+    # No retries: a failed call must fail now, under our deadline, not after a 3 s pause.
+    return UpstashRedis(
+        settings.upstash_redis_rest_url,
+        settings.upstash_redis_rest_token,
+        rest_retries=0,
+        allow_telemetry=False,
+    )
+
+
+@dataclass(frozen=True)
+class Stores:
+    """The stores each use reaches, by the transports configured; None when there is none."""
+
+    cache: KeyValueStore | None  # caches: TCP, else Upstash
+    sessions: KeyValueStore | None  # `user:session:*`: Upstash as in the original, else TCP
+    limiter: KeyValueStore | None  # rate limits: Upstash, else TCP, under the limiter's deadline
+
+
+async def open_stores(settings: Settings, resources: AsyncExitStack) -> Stores:
+    """Connect what is configured; `resources` closes the clients on shutdown."""
+    tcp = tcp_client(settings)
+    upstash = upstash_client(settings)
+    if tcp is not None:
+        resources.push_async_callback(tcp.aclose)
+    if upstash is not None:
+        resources.push_async_callback(upstash.close)
+    cache_s = settings.cache_timeout_ms / 1000
+    limiter_s = settings.rate_limit_timeout_ms / 1000
+
+    def store(
+        client: redis_asyncio.Redis | UpstashRedis | None, timeout_s: float
+    ) -> KeyValueStore | None:
+        if isinstance(client, redis_asyncio.Redis):
+            return TcpStore(client, timeout_s)
+        if isinstance(client, UpstashRedis):
+            return UpstashStore(client, timeout_s)
+        return None
+
+    return Stores(
+        cache=store(tcp or upstash, cache_s),
+        sessions=store(upstash or tcp, cache_s),
+        limiter=store(upstash or tcp, limiter_s),
+    )

@@ -1,0 +1,112 @@
+"""The limiter's decisions: exact GCRA on Redis, the same rule in process, the same on every
+transport."""
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as redis_asyncio
+
+from shared.kv import TcpStore
+from shared.ratelimit import LocalLimiter, Policy, RateLimited, RateLimiter, configured_policies
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+FIVE_A_MINUTE = {"probe": Policy(5, 60, "local")}
+
+
+@pytest.fixture
+async def tcp_limiter() -> AsyncIterator[RateLimiter]:
+    client = redis_asyncio.Redis.from_url(REDIS_URL)
+    yield RateLimiter(
+        TcpStore(client, timeout_s=0.5), key_prefix=f"test-{uuid.uuid4()}:", policies=FIVE_A_MINUTE
+    )
+    await client.aclose()
+
+
+@pytest.fixture
+def local_limiter() -> RateLimiter:
+    return RateLimiter(None, policies=FIVE_A_MINUTE)
+
+
+@pytest.fixture(params=["tcp", "local"])
+def limiter(request: pytest.FixtureRequest) -> RateLimiter:
+    return request.getfixturevalue(f"{request.param}_limiter")  # type: ignore[no-any-return]
+
+
+async def test_n_requests_pass_and_the_next_waits_one_interval(limiter: RateLimiter) -> None:
+    decisions = [await limiter.hit("probe", "user:a") for _ in range(6)]
+
+    assert [(d.allowed, d.remaining) for d in decisions] == [
+        (True, 4),
+        (True, 3),
+        (True, 2),
+        (True, 1),
+        (True, 0),
+        (False, 0),
+    ]
+    # Five a minute: the next slot opens 12 s after the burst.
+    assert decisions[-1].retry_after_s == 12
+    assert decisions[-1].headers()["Retry-After"] == "12"
+
+
+async def test_identities_do_not_share_a_limit(limiter: RateLimiter) -> None:
+    for _ in range(5):
+        await limiter.hit("probe", "user:a")
+
+    decision = await limiter.hit("probe", "user:b")
+
+    assert (decision.allowed, decision.remaining) == (True, 4)
+
+
+async def test_require_raises_a_429_problem_with_retry_after(limiter: RateLimiter) -> None:
+    for _ in range(5):
+        await limiter.require("probe", "ip:192.0.2.1")
+
+    with pytest.raises(RateLimited) as raised:
+        await limiter.require("probe", "ip:192.0.2.1")
+
+    assert raised.value.status == 429
+    assert raised.value.code == "rate_limited"
+    assert raised.value.headers["Retry-After"] == "12"
+    assert raised.value.headers["RateLimit-Remaining"] == "0"
+
+
+async def test_redis_and_in_process_decide_alike(
+    tcp_limiter: RateLimiter, local_limiter: RateLimiter
+) -> None:
+    sequence = [1, 1, 2, 1, 1, 1]  # costs
+
+    shared = [await tcp_limiter.hit("probe", "user:x", cost) for cost in sequence]
+    local = [await local_limiter.hit("probe", "user:x", cost) for cost in sequence]
+
+    def essence(decisions: list) -> list[tuple[bool, int, int]]:  # type: ignore[type-arg]
+        return [(d.allowed, d.remaining, d.retry_after_s) for d in decisions]
+
+    assert essence(shared) == essence(local)
+
+
+def test_the_in_process_limiter_refills_with_time() -> None:
+    now = [1000.0]
+    limiter = LocalLimiter(clock=lambda: now[0])
+    policy = Policy(5, 60, "local")
+    for _ in range(5):
+        limiter.hit("k", policy)
+    assert not limiter.hit("k", policy).allowed
+
+    now[0] += 12
+
+    assert limiter.hit("k", policy).allowed
+
+
+def test_rate_limits_can_be_configured() -> None:
+    policies = configured_policies(["login=10/900", "reads=300/60"])
+
+    assert (policies["login"].limit, policies["login"].window_s) == (10, 900)
+    assert policies["login"].when_store_down == "local"
+    assert policies["reads"].limit == 300
+
+
+@pytest.mark.parametrize("override", ["login=10", "nosuch=1/60", "login=0/60", "login=ten/60"])
+def test_a_malformed_rate_limit_is_refused(override: str) -> None:
+    with pytest.raises(ValueError, match="RATE_LIMITS"):
+        configured_policies([override])
