@@ -42,7 +42,7 @@ from shared.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from shared.identity import Caller, TokenVerifier
+from shared.identity import ACCESS_COOKIE, Caller, TokenVerifier, presented_authorization
 from shared.kv import Stores, open_stores
 from shared.logging import ACCESS_LOGGER, configure_logging
 from shared.ratelimit import (
@@ -167,9 +167,10 @@ async def shared_resources(app: Litestar) -> AsyncIterator[None]:
 async def provide_caller(request: Request[Any, Any, State]) -> Caller:
     """The verified caller of the request (anonymous without a token); 401 for a bad token."""
     verifier: TokenVerifier = request.app.state.verifier
-    return await verifier.caller(
-        request.headers.get("authorization"), request.headers.get("apikey")
+    authorization = presented_authorization(
+        request.headers.get("authorization"), request.cookies.get(ACCESS_COOKIE)
     )
+    return await verifier.caller(authorization, request.headers.get("apikey"))
 
 
 def provide_data_plane(state: State) -> DataPlane:

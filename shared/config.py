@@ -40,6 +40,80 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     jwt_audience: str = "authenticated"
     """`JWT_AUDIENCE`: the `aud` that user tokens must carry."""
 
+    jwt_private_key: str | None = None
+    """`JWT_PRIVATE_KEY`: a PEM EC P-256 private key; when set, the auth service signs access
+    tokens with ES256 under `JWT_KEY_ID` and serves the public key at
+    /auth/.well-known/jwks.json. Otherwise it signs with HS256 and JWT_SECRET."""
+
+    jwt_key_id: str = "sajtmaskin-1"
+    """`JWT_KEY_ID`: the `kid` of JWT_PRIVATE_KEY."""
+
+    access_token_ttl_s: int = 3600
+    """`ACCESS_TOKEN_TTL_S`: lifetime of access tokens."""
+
+    refresh_token_ttl_s: int = 30 * 24 * 3600
+    """`REFRESH_TOKEN_TTL_S`: lifetime of refresh tokens (rotated on every use)."""
+
+    guest_token_ttl_s: int = 30 * 24 * 3600
+    """`GUEST_TOKEN_TTL_S`: lifetime of guest session tokens."""
+
+    verification_ttl_s: int = 24 * 3600
+    """`VERIFICATION_TTL_S`: how long an email verification link works."""
+
+    password_reset_ttl_s: int = 3600
+    """`PASSWORD_RESET_TTL_S`: how long a password reset link works."""
+
+    public_base_url: str = "http://127.0.0.1:8000"
+    """`PUBLIC_BASE_URL`: where clients reach the gateway; links in mail and OAuth redirects."""
+
+    app_base_url: str = "http://127.0.0.1:3000"
+    """`APP_BASE_URL`: the frontend, where verification and OAuth flows send the browser back."""
+
+    cookie_secure: bool = True
+    """`COOKIE_SECURE`: mark auth cookies Secure; false only for local http."""
+
+    oauth_state_secret: str | None = None
+    """`OAUTH_STATE_SECRET`: signs OAuth state; defaults to JWT_SECRET."""
+
+    email_from: str = "Sajtmaskin <no-reply@sajtmaskin.se>"
+    """`EMAIL_FROM`: the sender of outgoing mail."""
+
+    resend_api_key: str | None = None
+    """`RESEND_API_KEY`: sends mail through Resend; unset, mail is written to the log."""
+
+    resend_api_url: str = "https://api.resend.com"
+    """`RESEND_API_URL`: Resend's API base."""
+
+    google_client_id: str | None = None
+    """`GOOGLE_CLIENT_ID`: enables Google sign-in."""
+
+    google_client_secret: str | None = None
+    """`GOOGLE_CLIENT_SECRET`."""
+
+    google_auth_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    """`GOOGLE_AUTH_URL`: Google's authorization endpoint."""
+
+    google_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL
+    """`GOOGLE_TOKEN_URL`: Google's token endpoint."""
+
+    google_userinfo_url: str = "https://openidconnect.googleapis.com/v1/userinfo"
+    """`GOOGLE_USERINFO_URL`: Google's userinfo endpoint."""
+
+    github_client_id: str | None = None
+    """`GITHUB_CLIENT_ID`: enables linking a GitHub account for code export."""
+
+    github_client_secret: str | None = None
+    """`GITHUB_CLIENT_SECRET`."""
+
+    github_auth_url: str = "https://github.com/login/oauth/authorize"
+    """`GITHUB_AUTH_URL`: GitHub's authorization endpoint."""
+
+    github_token_url: str = "https://github.com/login/oauth/access_token"  # noqa: S105 - a URL
+    """`GITHUB_TOKEN_URL`: GitHub's token endpoint."""
+
+    github_api_url: str = "https://api.github.com"
+    """`GITHUB_API_URL`: GitHub's REST API base."""
+
     redis_url: str | None = None
     """`REDIS_URL` (or `KV_URL`): Redis over TCP for caches; dev embeds one when unset."""
 
@@ -116,6 +190,30 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         "jwt_secret": get("JWT_SECRET"),
         "jwks_url": get("JWT_JWKS_URL"),
         "jwt_audience": get("JWT_AUDIENCE"),
+        "jwt_private_key": get("JWT_PRIVATE_KEY"),
+        "jwt_key_id": get("JWT_KEY_ID"),
+        "access_token_ttl_s": get("ACCESS_TOKEN_TTL_S"),
+        "refresh_token_ttl_s": get("REFRESH_TOKEN_TTL_S"),
+        "guest_token_ttl_s": get("GUEST_TOKEN_TTL_S"),
+        "verification_ttl_s": get("VERIFICATION_TTL_S"),
+        "password_reset_ttl_s": get("PASSWORD_RESET_TTL_S"),
+        "public_base_url": get("PUBLIC_BASE_URL"),
+        "app_base_url": get("APP_BASE_URL"),
+        "cookie_secure": get("COOKIE_SECURE"),
+        "oauth_state_secret": get("OAUTH_STATE_SECRET"),
+        "email_from": get("EMAIL_FROM"),
+        "resend_api_key": get("RESEND_API_KEY"),
+        "resend_api_url": get("RESEND_API_URL"),
+        "google_client_id": get("GOOGLE_CLIENT_ID"),
+        "google_client_secret": get("GOOGLE_CLIENT_SECRET"),
+        "google_auth_url": get("GOOGLE_AUTH_URL"),
+        "google_token_url": get("GOOGLE_TOKEN_URL"),
+        "google_userinfo_url": get("GOOGLE_USERINFO_URL"),
+        "github_client_id": get("GITHUB_CLIENT_ID"),
+        "github_client_secret": get("GITHUB_CLIENT_SECRET"),
+        "github_auth_url": get("GITHUB_AUTH_URL"),
+        "github_token_url": get("GITHUB_TOKEN_URL"),
+        "github_api_url": get("GITHUB_API_URL"),
         "redis_url": get("REDIS_URL", "KV_URL"),
         "upstash_redis_rest_url": get("UPSTASH_REDIS_REST_URL", "KV_REST_API_URL"),
         "upstash_redis_rest_token": get("UPSTASH_REDIS_REST_TOKEN", "KV_REST_API_TOKEN"),

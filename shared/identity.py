@@ -88,6 +88,17 @@ class Caller(msgspec.Struct, frozen=True):
 
 ANONYMOUS = Caller(role="anon", claims={"role": "anon"}, token=None)
 
+# Browsers carry the access token (a user's or a guest's) in this HttpOnly cookie; API clients
+# send `Authorization: Bearer`, which wins when both are present.
+ACCESS_COOKIE = "sajtmaskin_access"
+
+
+def presented_authorization(authorization: str | None, access_cookie: str | None) -> str | None:
+    """The Authorization header value to verify: the header itself, else the access cookie."""
+    if authorization is not None:
+        return authorization
+    return f"Bearer {access_cookie}" if access_cookie else None
+
 
 class TokenVerifier:
     """Verifies bearer tokens against the configured JWT secret and JWKS; one per process."""

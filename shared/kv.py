@@ -69,15 +69,16 @@ class TcpStore:
         try:
             async with asyncio.timeout(self.timeout_s):
                 # redis-py's asyncio client is untyped here.
-                return await self.client.execute_command(*command)  # type: ignore[no-untyped-call]
+                reply = await self.client.execute_command(*command)  # type: ignore[no-untyped-call]
         except redis.exceptions.NoScriptError as error:
             raise _NoScript from error
         except (TimeoutError, redis.exceptions.RedisError) as error:
             raise StoreUnavailable(f"redis: {type(error).__name__}: {error}") from error
+        return _text(reply)
 
     async def get(self, key: str) -> str | None:
-        value = await self._call("GET", key)
-        return value.decode() if isinstance(value, bytes) else value
+        value: str | None = await self._call("GET", key)
+        return value
 
     async def set(self, key: str, value: str, ttl_s: int) -> None:
         await self._call("SET", key, value, "EX", ttl_s)
@@ -94,6 +95,15 @@ class TcpStore:
 
     async def ping(self) -> None:
         await self._call("PING")
+
+
+def _text(reply: Any) -> Any:
+    """redis-py's bytes as str, at any depth, as upstash-redis returns them."""
+    if isinstance(reply, bytes):
+        return reply.decode()
+    if isinstance(reply, list):
+        return [_text(item) for item in reply]
+    return reply
 
 
 class UpstashStore:

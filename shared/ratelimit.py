@@ -26,12 +26,13 @@ from typing import Any, Literal
 
 import msgspec
 import structlog
+from litestar import Request
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import Counter
 
 from shared.errors import Problem
-from shared.identity import TokenVerifier
+from shared.identity import ACCESS_COOKIE, TokenVerifier, presented_authorization
 from shared.kv import KeyValueStore, Script, StoreUnavailable
 
 log = structlog.stdlib.get_logger(__name__)
@@ -304,13 +305,12 @@ def _policy_of(scope: Scope) -> str | None:
 
 
 async def _identity(scope: Scope, verifier: TokenVerifier, trusted_proxies: Iterable[str]) -> str:
-    credentials = {
-        name.decode(): value.decode("latin-1")
-        for name, value in scope["headers"]
-        if name in (b"authorization", b"apikey")
-    }
+    request: Request[Any, Any, Any] = Request(scope)
+    authorization = presented_authorization(
+        request.headers.get("authorization"), request.cookies.get(ACCESS_COOKIE)
+    )
     try:
-        caller = await verifier.caller(credentials.get("authorization"), credentials.get("apikey"))
+        caller = await verifier.caller(authorization, request.headers.get("apikey"))
     except Problem:
         caller = None  # a bad token is the handler's to refuse; limit it by address meanwhile
     if caller is not None and caller.user_id is not None:
