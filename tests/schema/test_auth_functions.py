@@ -89,7 +89,8 @@ def test_an_expired_verification_token_verifies_nothing(
     db: psycopg.Connection[dict[str, Any]], user_id: str
 ) -> None:
     db.execute(
-        "update public.users set verification_expires_at = now() - interval '1 second' where id = %s",
+        "update public.users set verification_expires_at = now() - interval '1 second'"
+        " where id = %s",
         (user_id,),
     )
 
@@ -155,7 +156,8 @@ def test_a_password_reset_is_spent_once_and_revokes_sessions(
     assert (first, again) == ([{"user_id": uuid.UUID(user_id)}], [])
     user = db.execute("select password_hash from public.users where id = %s", (user_id,)).fetchone()
     live = db.execute(
-        "select count(*) as live from public.refresh_tokens where user_id = %s and revoked_at is null",
+        "select count(*) as live from public.refresh_tokens"
+        " where user_id = %s and revoked_at is null",
         (user_id,),
     ).fetchone()
     assert (user, live) == ({"password_hash": "$argon2id$new"}, {"live": 0})
@@ -191,7 +193,8 @@ def test_leased_mail_is_not_leased_again_until_the_lease_ends(
 ) -> None:
     address = f"{uuid.uuid4()}@example.com"
     db.execute(
-        "insert into public.email_outbox (to_address, subject, body_text) values (%s, 'Hej', 'Hej')",
+        "insert into public.email_outbox (to_address, subject, body_text)"
+        " values (%s, 'Hej', 'Hej')",
         (address,),
     )
 
