@@ -1,5 +1,6 @@
 """`make bench`: every benchmark, one after the other."""
 
-from bench import data_planes
+from bench import data_planes, rate_limits
 
 data_planes.main()
+rate_limits.main()

@@ -31,6 +31,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from shared.cache import Cache
 from shared.config import Settings, load_settings
 from shared.data.plane import DataPlane, open_data_plane
 from shared.errors import (
@@ -100,6 +101,7 @@ def create_service_app(
         middleware=[RateLimitMiddleware],
         dependencies={
             "limiter": Provide(provide_limiter, sync_to_thread=False),
+            "cache": Provide(provide_cache, sync_to_thread=False),
             "caller": Provide(provide_caller),
             "data_plane": Provide(provide_data_plane, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
@@ -155,6 +157,7 @@ async def shared_resources(app: Litestar) -> AsyncIterator[None]:
         app.state.verifier = TokenVerifier(settings, http)
         app.state.data_plane = plane
         app.state.stores = await open_stores(settings, resources)
+        app.state.cache = Cache(app.state.stores, settings.redis_key_prefix)
         app.state.limiter = RateLimiter(
             app.state.stores.limiter,
             key_prefix=settings.redis_key_prefix,
@@ -176,6 +179,11 @@ async def provide_caller(request: Request[Any, Any, State]) -> Caller:
 def provide_data_plane(state: State) -> DataPlane:
     plane: DataPlane = state.data_plane
     return plane
+
+
+def provide_cache(state: State) -> Cache:
+    cache: Cache = state.cache
+    return cache
 
 
 def provide_limiter(state: State) -> RateLimiter:

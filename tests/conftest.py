@@ -14,6 +14,9 @@ from shared.local_stack import PostgrestServer
 from shared.migrations import migrate
 from tests.tenancy import anon_key
 
+# Redis, Upstash-protocol and stoppable-server fixtures, available to every test.
+pytest_plugins = ["tests.fakes.redis_fixtures"]
+
 # The server the tests create their databases on; they never touch its other databases.
 SERVER_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 JWT_SECRET = "sajtmaskin-test-jwt-secret-of-32-chars-or-more"

@@ -4,7 +4,6 @@ import asyncio
 import uuid
 
 import msgspec
-
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 

@@ -1,0 +1,94 @@
+"""Redis going away mid-test: each route follows its policy, quickly, and shared decisions
+resume when Redis is back — over TCP and over the Upstash REST protocol."""
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import msgspec
+import pytest
+import redis
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from prometheus_client import REGISTRY
+
+from shared.app import create_service_app
+from shared.config import Settings
+from tests.fakes.redis_fixtures import UPSTASH_TOKEN
+from tests.fakes.redis_server import RedisServer
+from tests.fakes.upstash_server import UpstashServer
+from tests.ratelimit.conftest import probe_router
+from tests.ratelimit.test_routes import DEPLOYS_PER_MINUTE, user_headers
+
+DEADLINE_MS = 50  # the production default
+DEADLINE_S = DEADLINE_MS / 1000
+MARGIN_S = 0.5  # the test client, the handler and a loaded CI machine
+
+
+@contextmanager
+def limited_by(transport: str, redis_server: RedisServer, settings: Settings) -> Iterator[Settings]:
+    """`settings` whose limiter reaches `redis_server` over `transport`."""
+    if transport == "redis":
+        yield msgspec.structs.replace(
+            settings, redis_url=redis_server.url, rate_limit_timeout_ms=DEADLINE_MS
+        )
+        return
+    with UpstashServer(redis_server.url, UPSTASH_TOKEN) as upstash:
+        yield msgspec.structs.replace(
+            settings,
+            redis_url=None,
+            upstash_redis_rest_url=upstash.url,
+            upstash_redis_rest_token=UPSTASH_TOKEN,
+            rate_limit_timeout_ms=DEADLINE_MS,
+        )
+
+
+def fallbacks(policy: str, mode: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "sajtmaskin_rate_limit_fallbacks_total", {"policy": policy, "mode": mode}
+    )
+    return value or 0.0
+
+
+async def timed_post(
+    client: AsyncTestClient[Litestar], path: str, headers: dict[str, str]
+) -> tuple[int, float]:
+    started = time.perf_counter()
+    response = await client.post(path, headers=headers)
+    return response.status_code, time.perf_counter() - started
+
+
+@pytest.mark.parametrize("transport", ["redis", "upstash"])
+async def test_policies_hold_while_redis_is_down_and_resume_after(
+    transport: str,
+    private_redis: RedisServer,
+    limited_settings: Settings,
+) -> None:
+    with limited_by(transport, private_redis, limited_settings) as settings:
+        app = create_service_app("probe", [probe_router], settings)
+        async with AsyncTestClient(app) as client:
+            headers = user_headers()
+            assert (await client.post("/probe/deploy", headers=headers)).status_code == 201
+            with redis.Redis.from_url(private_redis.url) as inspector:
+                assert inspector.keys("*ratelimit:deploy:*")
+
+            private_redis.stop()
+            opened_before = fallbacks("page_view", "open")
+            views = [await timed_post(client, "/probe/view", headers) for _ in range(3)]
+            deploys = [
+                await timed_post(client, "/probe/deploy", headers)
+                for _ in range(DEPLOYS_PER_MINUTE + 1)
+            ]
+
+            # Page views fail open; deploys fall back to this process's limiter, which allows a
+            # full burst of its own and then refuses.
+            assert [status for status, _ in views] == [201, 201, 201]
+            assert [status for status, _ in deploys] == [201] * DEPLOYS_PER_MINUTE + [429]
+            assert max(elapsed for _, elapsed in views + deploys) < DEADLINE_S + MARGIN_S
+            assert fallbacks("page_view", "open") == opened_before + 3
+
+            private_redis.start()
+            fresh = user_headers()
+            assert (await client.post("/probe/deploy", headers=fresh)).status_code == 201
+            with redis.Redis.from_url(private_redis.url) as inspector:
+                assert inspector.keys("*ratelimit:deploy:*")
