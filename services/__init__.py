@@ -4,10 +4,11 @@ Imports are lazy so that running one service loads only that service's code.
 """
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from litestar import Litestar, Router
 
+from shared.app import Lifespan
 from shared.config import Settings
 
 SERVICE_NAMES = ("auth", "projects", "billing", "media", "analytics")
@@ -25,6 +26,13 @@ def load_app_factory(name: str) -> AppFactory:
     """The `create_app(settings=None)` of service `name`."""
     factory: AppFactory = importlib.import_module(f"services.{_known(name)}.app").create_app
     return factory
+
+
+def load_lifespans(name: str) -> Sequence[Lifespan]:
+    """Service `name`'s own lifespans (background workers), `LIFESPANS` in its app module."""
+    module = importlib.import_module(f"services.{_known(name)}.app")
+    lifespans: Sequence[Lifespan] = getattr(module, "LIFESPANS", ())
+    return lifespans
 
 
 def app_factory_path(name: str) -> str:

@@ -11,8 +11,8 @@ import functools
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from http import HTTPStatus
 from importlib.metadata import version
 from typing import Any, cast
@@ -54,6 +54,7 @@ from shared.ratelimit import (
     configured_policies,
 )
 
+Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 REQUEST_ID_HEADER = "x-request-id"
 # What a client may choose as its request id; anything else is replaced, never logged as given.
@@ -88,14 +89,18 @@ class Readiness(msgspec.Struct, frozen=True):
 
 
 def create_service_app(
-    name: str, routers: Sequence[Router], settings: Settings | None = None
+    name: str,
+    routers: Sequence[Router],
+    settings: Settings | None = None,
+    lifespans: Sequence[Lifespan] = (),
 ) -> Litestar:
-    """The app serving `routers` (each under its service's path prefix) as service `name`."""
+    """The app serving `routers` (each under its service's path prefix) as service `name`;
+    `lifespans` run inside the shared one (e.g. a service's background worker), in order."""
     settings = settings or load_settings()
     configure_logging(settings.log_level)
     app = Litestar(
         route_handlers=[health, ready, metrics, *routers],
-        lifespan=[shared_resources],
+        lifespan=[shared_resources, *lifespans],
         # The in-process limiter outlives restarts of the lifespan (tests run several).
         state=State({"service": name, "settings": settings, "local_limiter": LocalLimiter()}),
         middleware=[RateLimitMiddleware],

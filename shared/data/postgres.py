@@ -176,8 +176,9 @@ def _rpc(query: Rpc) -> Statement:
     arguments = sql.SQL(", ").join(
         sql.SQL("{} => %s").format(sql.Identifier(name)) for name in query.args
     )
+    # The sub-select names a plain value's column after the function, as PostgREST's rows do.
     call = sql.SQL(
-        "select coalesce(json_agg(pgrst_row), '[]')::text from {}({}) as pgrst_row"
+        "select coalesce(json_agg(pgrst_row), '[]')::text from (select * from {}({})) as pgrst_row"
     ).format(sql.Identifier("public", query.function), arguments)
     return call, [_argument(value) for value in query.args.values()]
 

@@ -26,6 +26,12 @@ $$;
 revoke execute on function public.app_project_names(text) from public;
 grant execute on function public.app_project_names(text) to authenticated;
 
+create function public.site_count() returns integer
+language sql stable
+as $$ select count(*)::integer from public.app_projects $$;
+revoke execute on function public.site_count() from public;
+grant execute on function public.site_count() to authenticated;
+
 create function public.slow_answer() returns integer
 language sql
 set statement_timeout = '200ms'

@@ -231,6 +231,17 @@ async def test_rpc_returns_rows_under_the_callers_rights(data: DataPlane, new_us
     assert [row["name"] for row in result.rows] == ["bakery", "barber"]
 
 
+async def test_rpc_returning_one_value_gives_one_row_named_after_it(
+    data: DataPlane, new_user_id: str
+) -> None:
+    owner = user(new_user_id)
+    await add_sites(data, owner, "a", "b")
+
+    result = await data.run(owner, Rpc("site_count"))
+
+    assert result.rows == [{"site_count": 2}]
+
+
 # Errors ----------------------------------------------------------------------------------------
 
 
