@@ -18,6 +18,9 @@ import httpx
 import jwt
 import msgspec
 import structlog
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
 
 from shared.config import Settings
 from shared.errors import InvalidToken, ServiceUnavailable, Unauthorized
@@ -93,6 +96,17 @@ ANONYMOUS = Caller(role="anon", claims={"role": "anon"}, token=None)
 ACCESS_COOKIE = "sajtmaskin_access"
 
 
+def own_public_jwk(settings: Settings) -> dict[str, Any] | None:
+    """The public half of JWT_PRIVATE_KEY as a JWK (ES256, `kid` = JWT_KEY_ID); None without."""
+    if not settings.jwt_private_key:
+        return None
+    private = serialization.load_pem_private_key(settings.jwt_private_key.encode(), password=None)
+    if not isinstance(private, ec.EllipticCurvePrivateKey):
+        raise ValueError("JWT_PRIVATE_KEY must be an EC P-256 private key (ES256)")
+    public: dict[str, Any] = ECAlgorithm.to_jwk(private.public_key(), as_dict=True)
+    return {**public, "kid": settings.jwt_key_id, "alg": "ES256", "use": "sig"}
+
+
 def presented_authorization(authorization: str | None, access_cookie: str | None) -> str | None:
     """The Authorization header value to verify: the header itself, else the access cookie."""
     if authorization is not None:
@@ -119,6 +133,9 @@ class TokenVerifier:
             if settings.jwks_url
             else None
         )
+        # Tokens this deployment signs itself (ES256 with JWT_PRIVATE_KEY) need no JWKS round trip.
+        own = own_public_jwk(settings)
+        self._own_key = (settings.jwt_key_id, jwt.PyJWK(own)) if own else None
         self._verified = _VerifiedTokens(VERIFIED_TOKENS_CACHED)
 
     async def caller(self, authorization: str | None, apikey: str | None = None) -> Caller:
@@ -181,11 +198,14 @@ class TokenVerifier:
             if self._secret is None:
                 raise InvalidToken("HS256 tokens are not accepted here.")
             return self._secret
-        if self._signing_keys is None:
-            raise InvalidToken(f"{algorithm} tokens are not accepted here.")
         if not kid:
             raise InvalidToken("The token does not name its signing key (kid).")
-        key = await self._signing_keys.get(kid)
+        if self._own_key is not None and kid == self._own_key[0]:
+            key = self._own_key[1]
+        elif self._signing_keys is not None:
+            key = await self._signing_keys.get(kid)
+        else:
+            raise InvalidToken(f"{algorithm} tokens are not accepted here.")
         # Checked here, not left to whichever PyJWT version is installed.
         if key.algorithm_name != algorithm:
             raise InvalidToken("The token's algorithm does not match its signing key.")

@@ -10,7 +10,7 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 
 import httpx
@@ -230,29 +230,30 @@ async def test_clock_skew_within_30_seconds_is_tolerated(verifier: TokenVerifier
 
 
 @pytest.mark.parametrize(
-    ("case", "claims"),
+    ("case", "make_claims"),
     [
-        ("expired beyond skew", user_claims(exp=int(time.time()) - LEEWAY_S - 5)),
-        ("not yet valid", user_claims(nbf=int(time.time()) + LEEWAY_S + 60)),
-        ("issued in the future", user_claims(iat=int(time.time()) + LEEWAY_S + 60)),
-        ("no exp", {k: v for k, v in user_claims().items() if k != "exp"}),
-        ("wrong audience", user_claims(aud="someone-else")),
-        ("user without audience", {k: v for k, v in user_claims().items() if k != "aud"}),
-        ("guest with a foreign audience", anon_claims(aud="someone-else")),
-        ("role outside the three", user_claims(role="postgres")),
-        ("admin role", user_claims(role="supabase_admin")),
-        ("no role", {k: v for k, v in user_claims().items() if k != "role"}),
-        ("user without sub", {k: v for k, v in user_claims().items() if k != "sub"}),
-        ("user with non-uuid sub", user_claims(sub="admin")),
-        ("guest session not sess_<uuid>", anon_claims(guest_session="sess_123")),
-        ("guest session without prefix", anon_claims(guest_session=str(uuid.uuid4()))),
-        ("guest session not a string", anon_claims(guest_session=["sess_x"])),
+        ("expired beyond skew", lambda: user_claims(exp=int(time.time()) - LEEWAY_S - 5)),
+        ("not yet valid", lambda: user_claims(nbf=int(time.time()) + LEEWAY_S + 60)),
+        ("issued in the future", lambda: user_claims(iat=int(time.time()) + LEEWAY_S + 60)),
+        ("no exp", lambda: {k: v for k, v in user_claims().items() if k != "exp"}),
+        ("wrong audience", lambda: user_claims(aud="someone-else")),
+        ("user without audience", lambda: {k: v for k, v in user_claims().items() if k != "aud"}),
+        ("guest with a foreign audience", lambda: anon_claims(aud="someone-else")),
+        ("role outside the three", lambda: user_claims(role="postgres")),
+        ("admin role", lambda: user_claims(role="supabase_admin")),
+        ("no role", lambda: {k: v for k, v in user_claims().items() if k != "role"}),
+        ("user without sub", lambda: {k: v for k, v in user_claims().items() if k != "sub"}),
+        ("user with non-uuid sub", lambda: user_claims(sub="admin")),
+        ("guest session not sess_<uuid>", lambda: anon_claims(guest_session="sess_123")),
+        ("guest session without prefix", lambda: anon_claims(guest_session=str(uuid.uuid4()))),
+        ("guest session not a string", lambda: anon_claims(guest_session=["sess_x"])),
     ],
 )
 async def test_token_with_invalid_claims_is_rejected(
-    verifier: TokenVerifier, case: str, claims: dict[str, Any]
+    verifier: TokenVerifier, case: str, make_claims: Callable[[], dict[str, Any]]
 ) -> None:
-    # given a correctly signed token whose claims are wrong
+    # given a correctly signed token whose claims are wrong, made now (not at collection)
+    claims = make_claims()
     # when it arrives
     problem = await rejection(verifier, f"Bearer {hs256(claims)}")
     # then it is a 401 invalid_token

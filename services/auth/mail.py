@@ -1,0 +1,191 @@
+"""The outbox sender: mail the auth service queued in `email_outbox` goes out through Resend.
+
+Each pass leases due messages with `lease_outbound_email` (as the service role: the outbox has no
+user), so concurrent senders in any number of processes never share one. A delivered message is
+marked sent; a failed one stays pending with its error and a later `next_attempt_at`, so nothing
+is lost. Without RESEND_API_KEY (local development) each message is written to the log instead.
+Resend gets the outbox row's id as `Idempotency-Key`, so a message whose delivery succeeded but
+whose "sent" mark did not is not delivered twice when its lease runs out and it is retried.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import msgspec
+import structlog
+from litestar import Litestar
+
+from services.auth.repo import service_caller
+from shared.config import Settings
+from shared.data.plane import DataPlane, open_data_plane
+from shared.data.query import Rpc, Update, eq
+from shared.data.rows import row_as
+from shared.errors import Problem
+
+BATCH_SIZE = 20
+POLL_INTERVAL_S = 5.0
+MAX_BACKOFF = timedelta(hours=1)
+# Resend's answers name the problem in a sentence; longer text is noise in the row.
+ERROR_TEXT_LIMIT = 500
+
+logger = structlog.stdlib.get_logger(__name__)
+
+
+class OutboundEmail(msgspec.Struct, frozen=True):
+    id: str
+    to_address: str
+    subject: str
+    body_text: str
+    body_html: str | None
+    attempts: int
+
+
+class DeliveryFailed(Exception):
+    """Resend did not accept the message; the text says why (never the API key)."""
+
+
+class MailSender:
+    """Sends the outbox's due messages; one per process, shared by nothing but the database."""
+
+    def __init__(self, settings: Settings, data_plane: DataPlane, http: httpx.AsyncClient) -> None:
+        self._settings = settings
+        self._data = data_plane
+        self._http = http
+        self._service = service_caller(settings)
+
+    async def drain_once(self, limit: int = BATCH_SIZE) -> int:
+        """Lease up to `limit` due messages and try each once; returns how many were sent."""
+        leased = await self._data.run(
+            self._service, Rpc("lease_outbound_email", {"p_limit": limit})
+        )
+        messages = [row_as(OutboundEmail, row) for row in leased.rows]
+        delivered = await asyncio.gather(*(self._deliver(message) for message in messages))
+        return sum(delivered)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Send due mail until `stop` is set: a full batch is followed at once by the next,
+        otherwise the sender sleeps a poll interval. A failing pass (the database away) is
+        logged and retried after the interval."""
+        while not stop.is_set():
+            try:
+                sent = await self.drain_once()
+            except Problem as problem:
+                # The data plane's own errors (database away, timeout) need no traceback.
+                logger.warning("email sending pass failed", code=problem.code)
+                sent = 0
+            except Exception:
+                logger.exception("email sending pass failed")
+                sent = 0
+            if sent < BATCH_SIZE:
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), POLL_INTERVAL_S)
+
+    async def _deliver(self, message: OutboundEmail) -> bool:
+        try:
+            await self._send(message)
+        except DeliveryFailed as failure:
+            await self._postpone(message, str(failure))
+            return False
+        await self._update(message, {"status": "sent", "sent_at": _now().isoformat()})
+        return True
+
+    async def _send(self, message: OutboundEmail) -> None:
+        if not self._settings.resend_api_key:
+            # Local development: the log is the mailbox (verification links included).
+            logger.info(
+                "email written to the log (no RESEND_API_KEY)",
+                email_id=message.id,
+                to=message.to_address,
+                subject=message.subject,
+                text=message.body_text,
+            )
+            return
+        payload: dict[str, object] = {
+            "from": self._settings.email_from,
+            "to": [message.to_address],
+            "subject": message.subject,
+            "text": message.body_text,
+        }
+        if message.body_html is not None:
+            payload["html"] = message.body_html
+        try:
+            response = await self._http.post(
+                f"{self._settings.resend_api_url.rstrip('/')}/emails",
+                json=payload,
+                headers={
+                    "Authorization": f"Bearer {self._settings.resend_api_key}",
+                    "Idempotency-Key": f"email_outbox/{message.id}",
+                },
+            )
+        except httpx.HTTPError as error:
+            raise DeliveryFailed(f"{type(error).__name__}: {error}") from error
+        if not response.is_success:
+            raise DeliveryFailed(f"HTTP {response.status_code}: {_resend_message(response)}")
+
+    async def _postpone(self, message: OutboundEmail, error: str) -> None:
+        # The lease already counted this attempt: 2, 4, 8 … minutes, at most an hour apart.
+        delay = min(timedelta(minutes=2**message.attempts), MAX_BACKOFF)
+        logger.warning(
+            "email delivery failed; will retry",
+            email_id=message.id,
+            attempts=message.attempts,
+            retry_in_s=int(delay.total_seconds()),
+            error=error,
+        )
+        await self._update(
+            message,
+            {
+                "last_error": error[:ERROR_TEXT_LIMIT],
+                "next_attempt_at": (_now() + delay).isoformat(),
+            },
+        )
+
+    async def _update(self, message: OutboundEmail, values: dict[str, object]) -> None:
+        await self._data.run(
+            self._service,
+            Update("email_outbox", values, filters=(eq("id", message.id),), returning=False),
+        )
+
+
+async def drain_outbox(settings: Settings) -> int:
+    """One sending pass with its own clients, for a CLI or a scheduled job; how many were sent."""
+    async with httpx.AsyncClient(timeout=settings.http_timeout_s) as http:
+        plane = await open_data_plane(settings, http)
+        try:
+            return await MailSender(settings, plane, http).drain_once()
+        finally:
+            await plane.close()
+
+
+@asynccontextmanager
+async def mail_sender(app: Litestar) -> AsyncIterator[None]:
+    """A lifespan that sends mail in the background while the app runs. It must come after the
+    shared resources' lifespan, whose HTTP client and data plane it uses. On shutdown a pass
+    already under way is finished, not cut off between "delivered" and "marked sent"."""
+    # Made here, so a misconfiguration (no service role key) fails the start, not a task.
+    sender = MailSender(app.state.settings, app.state.data_plane, app.state.http)
+    stop = asyncio.Event()
+    task = asyncio.create_task(sender.run(stop), name="mail-sender")
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
+def _resend_message(response: httpx.Response) -> str:
+    """Resend's `{"statusCode", "message", "name"}` as one line, or the raw body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:ERROR_TEXT_LIMIT]
+    if isinstance(body, dict) and "message" in body:
+        return f"{body.get('name', 'error')}: {body['message']}"
+    return response.text[:ERROR_TEXT_LIMIT]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

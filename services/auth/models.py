@@ -1,0 +1,198 @@
+"""What the auth service speaks on the wire (camelCase), and the problems it answers with."""
+
+import re
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from msgspec import Meta
+
+from shared.errors import BadRequest, Conflict, Forbidden, NotFound, Problem, Unauthorized
+
+GUEST_GENERATIONS_LIMIT = 1
+"""Free generations of a guest session before it must sign up."""
+GUEST_REFINES_LIMIT = 1
+"""Free refines of a guest session before it must sign up."""
+
+# Deliberately loose (the verification mail is the real test): one @, no spaces, a dotted domain
+# whose last label has two or more characters. Surrounding spaces are trimmed, not refused.
+EMAIL = re.compile(r"[^@\s]{1,64}@(?:[^@\s.]+\.)+[^@\s.]{2,}")
+EMAIL_MAX = 254
+PASSWORD_MIN = 8
+PASSWORD_MAX = 1024
+NAME_MAX = 200
+# Our tokens are 43 characters; the cap keeps absurd input from being hashed or stored.
+TOKEN_MAX = 512
+
+RawEmail = Annotated[str, Meta(max_length=EMAIL_MAX + 66, description="An email address")]
+Password = Annotated[str, Meta(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
+Token = Annotated[str, Meta(min_length=1, max_length=TOKEN_MAX)]
+
+
+# Requests ----------------------------------------------------------------------------------------
+
+
+class _WithEmail(msgspec.Struct, rename="camel"):
+    """Normalizes `email` (trimmed, lower-case) as it is decoded, and refuses a bad one."""
+
+    email: RawEmail
+
+    def __post_init__(self) -> None:
+        self.email = self.email.strip().lower()
+        if len(self.email) > EMAIL_MAX or not EMAIL.fullmatch(self.email):
+            # msgspec's own suffix, so the error names the field like any other.
+            raise ValueError("Expected a valid email address - at `$.email`")
+
+
+class Registration(_WithEmail):
+    password: Password
+    name: Annotated[str, Meta(max_length=NAME_MAX)] | None = None
+
+
+class Credentials(_WithEmail):
+    password: Password
+
+
+class EmailAddress(_WithEmail):
+    pass
+
+
+class EmailToken(msgspec.Struct, frozen=True, rename="camel"):
+    token: Token
+
+
+class PasswordReset(msgspec.Struct, frozen=True, rename="camel"):
+    token: Token
+    password: Password
+
+
+class RefreshRequest(msgspec.Struct, frozen=True, rename="camel"):
+    refresh_token: Token | None = None
+    """Omitted when the refresh cookie carries it."""
+
+
+# Responses ---------------------------------------------------------------------------------------
+
+
+class PublicUser(msgspec.Struct, frozen=True, rename="camel"):
+    """A user as it may see itself: never a secret column."""
+
+    id: UUID
+    email: str
+    name: str | None
+    image: str | None
+    provider: str
+    diamonds: int
+    tier: str
+    email_verified: bool
+    github_username: str | None
+    created_at: datetime
+
+
+class UserMe(msgspec.Struct, frozen=True, rename="camel", tag_field="kind", tag="user"):
+    user: PublicUser
+
+
+class GuestUsage(msgspec.Struct, frozen=True, rename="camel", tag_field="kind", tag="guest"):
+    """A guest session's free usage and what it may still do."""
+
+    generations_used: int
+    refines_used: int
+    can_generate: bool
+    can_refine: bool
+
+    @classmethod
+    def of(cls, generations_used: int, refines_used: int) -> "GuestUsage":
+        return cls(
+            generations_used=generations_used,
+            refines_used=refines_used,
+            can_generate=generations_used < GUEST_GENERATIONS_LIMIT,
+            can_refine=refines_used < GUEST_REFINES_LIMIT,
+        )
+
+
+class RegistrationAccepted(msgspec.Struct, frozen=True, rename="camel"):
+    requires_email_verification: bool = True
+
+
+class EmailVerified(msgspec.Struct, frozen=True, rename="camel"):
+    verified: bool = True
+
+
+class Accepted(msgspec.Struct, frozen=True, rename="camel"):
+    """The same answer whether or not the email belongs to anyone."""
+
+    message: str
+
+
+class Session(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """A signed-in session: a short-lived access JWT and the refresh token that renews it."""
+
+    access_token: str
+    expires_at: datetime
+    refresh_token: str
+    refresh_expires_at: datetime
+    token_type: str = "bearer"  # noqa: S105 - the OAuth 2 token type, not a secret
+
+
+class SignedIn(Session, frozen=True, kw_only=True, rename="camel"):
+    user: PublicUser
+    claimed: int = 0
+    """Rows of the presented guest session's work that moved to the user."""
+
+
+class GuestSession(msgspec.Struct, frozen=True, rename="camel"):
+    access_token: str
+    session_id: str
+    expires_at: datetime
+
+
+class Jwks(msgspec.Struct, frozen=True):
+    keys: list[dict[str, Any]]
+
+
+# Problems ----------------------------------------------------------------------------------------
+
+
+class EmailTaken(Conflict):
+    code = "email_taken"
+    title = "Email already registered"
+
+
+class InvalidCredentials(Unauthorized):
+    code = "invalid_credentials"
+    title = "Wrong email or password"
+
+
+class EmailNotVerified(Forbidden):
+    code = "email_not_verified"
+    title = "Email not verified"
+
+
+class AccountDisabled(Forbidden):
+    code = "account_disabled"
+    title = "Account disabled"
+
+
+class InvalidRefreshToken(Unauthorized):
+    code = "invalid_refresh_token"
+    title = "Invalid refresh token"
+
+
+class InvalidLinkToken(BadRequest):
+    """A verification or password reset token that is unknown, used or expired."""
+
+    code = "invalid_token"
+    title = "Invalid or expired link"
+
+
+class JwksNotConfigured(NotFound):
+    code = "jwks_not_configured"
+    title = "No signing keys published"
+
+
+class UnsupportedMediaType(Problem):
+    status = 415
+    code = "unsupported_media_type"
+    title = "Unsupported media type"

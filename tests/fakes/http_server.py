@@ -1,0 +1,90 @@
+"""A third-party HTTP API's fake, served over real HTTP on 127.0.0.1 for apps that build their
+own httpx client from Settings URLs.
+
+A fake is a handler from `httpx.Request` to `httpx.Response` (the shape `httpx.MockTransport`
+takes, as in `tests/fakes/jwks.py`); `serve_http` runs it under uvicorn on a free port in a
+background thread, translating each ASGI request into an `httpx.Request` and back.
+"""
+
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import uvicorn
+
+Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]
+Message = dict[str, Any]
+STARTUP_TIMEOUT_S = 5.0
+
+
+class _HandlerApp:
+    """The ASGI app around one handler."""
+
+    def __init__(self, handler: Handler, base_url: str) -> None:
+        self.handler = handler
+        self.base_url = base_url
+
+    async def __call__(
+        self,
+        scope: Message,
+        receive: Callable[[], Awaitable[Message]],
+        send: Callable[[Message], Awaitable[None]],
+    ) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        body = b""
+        while (message := await receive())["type"] == "http.request":
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        query = scope["query_string"].decode()
+        request = httpx.Request(
+            scope["method"],
+            f"{self.base_url}{scope['path']}" + (f"?{query}" if query else ""),
+            headers=[(name, value) for name, value in scope["headers"]],
+            content=body,
+        )
+        response = await self.handler(request)
+        content = await response.aread()
+        headers = [
+            (name, value)
+            for name, value in response.headers.raw
+            if name.lower() not in (b"content-length", b"transfer-encoding")
+        ]
+        headers.append((b"content-length", str(len(content)).encode()))
+        await send(
+            {"type": "http.response.start", "status": response.status_code, "headers": headers}
+        )
+        await send({"type": "http.response.body", "body": content})
+
+
+@contextmanager
+def serve_http(handler: Handler) -> Iterator[str]:
+    """Serve `handler` on a free local port for the duration; yields its base URL."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    config = uvicorn.Config(
+        _HandlerApp(handler, url), log_level="warning", timeout_graceful_shutdown=1
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the fake HTTP server did not start")
+            time.sleep(0.01)
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(STARTUP_TIMEOUT_S)
+        listener.close()
