@@ -139,7 +139,7 @@ async def google_sign_in(
 async def google_callback(
     request: Request[Any, Any, State],
     auth: NamedDependency[AuthRepository],
-    session_cache: NamedDependency[Cache],
+    cache: NamedDependency[Cache],
     settings: NamedDependency[Settings],
     flow_state: FlowState = None,
     code: ProviderAnswer = None,
@@ -162,7 +162,7 @@ async def google_callback(
     await claim_guest(auth, flow.guest_session, user.id)
     # Read back after the bonus, so the cached user has its balance.
     signed_in = await auth.update_user(user.id, {"last_login_at": datetime.now(UTC)})
-    await session_cache.set(USER_SESSION.key(user.id), (signed_in or user).public)
+    await cache.set(USER_SESSION.key(user.id), (signed_in or user).public)
     response = _ended(settings, "google", "/", {"auth": "success"})
     set_session_cookies(response, settings, session)
     return response
@@ -283,7 +283,7 @@ async def github_link(
 async def github_callback(
     request: Request[Any, Any, State],
     auth: NamedDependency[AuthRepository],
-    session_cache: NamedDependency[Cache],
+    cache: NamedDependency[Cache],
     settings: NamedDependency[Settings],
     flow_state: FlowState = None,
     code: ProviderAnswer = None,
@@ -316,7 +316,7 @@ async def github_callback(
         return _ended(
             settings, "github", "/settings", {"github": "error", "reason": failure.reason}
         )
-    await session_cache.invalidate(USER_SESSION.key(user_id))
+    await cache.invalidate(USER_SESSION.key(user_id))
     return _ended(settings, "github", "/settings", {"github": "linked"})
 
 
@@ -324,7 +324,7 @@ async def github_callback(
 async def github_disconnect(
     caller: NamedDependency[Caller],
     auth: NamedDependency[AuthRepository],
-    session_cache: NamedDependency[Cache],
+    cache: NamedDependency[Cache],
 ) -> None:
     """Forget the signed-in user's GitHub account and token."""
     if caller.user_id is None:
@@ -332,7 +332,7 @@ async def github_disconnect(
     await auth.update_user(
         caller.user_id, {"github_id": None, "github_username": None, "github_token": None}
     )
-    await session_cache.invalidate(USER_SESSION.key(caller.user_id))
+    await cache.invalidate(USER_SESSION.key(caller.user_id))
 
 
 async def _github_account(

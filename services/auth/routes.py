@@ -76,11 +76,6 @@ def provide_account(
     return AccountRepository(data_plane, caller)
 
 
-def provide_session_cache(cache: NamedDependency[Cache]) -> Cache:
-    """The cache of `user:session:{id}` entries (the app's shared cache, named for its use here)."""
-    return cache
-
-
 def json_bodies_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Refuse bodies that are not JSON: a cross-site form or `no-cors` fetch can send text/plain
     or no type at all without a preflight, and must not be able to sign anyone in."""
@@ -117,11 +112,11 @@ async def register(
 @get("/verify-email", summary="The emailed verification link: verify, then back to the app")
 async def verify_email_link(
     auth: NamedDependency[AuthRepository],
-    session_cache: NamedDependency[Cache],
+    cache: NamedDependency[Cache],
     settings: NamedDependency[Settings],
     token: FromQuery[str | None] = None,
 ) -> Redirect:
-    verified = token is not None and await _verify(auth, session_cache, token)
+    verified = token is not None and await _verify(auth, cache, token)
     outcome = "verified=success" if verified else "verified=error&reason=invalid_or_expired"
     return Redirect(f"{settings.app_base_url.rstrip('/')}/?{outcome}")
 
@@ -130,9 +125,9 @@ async def verify_email_link(
 async def verify_email(
     data: JSONBody[EmailToken],
     auth: NamedDependency[AuthRepository],
-    session_cache: NamedDependency[Cache],
+    cache: NamedDependency[Cache],
 ) -> EmailVerified:
-    if not await _verify(auth, session_cache, data.token):
+    if not await _verify(auth, cache, data.token):
         raise InvalidLinkToken("The verification link is invalid or has expired.")
     return EmailVerified()
 
@@ -173,7 +168,7 @@ async def login(
     auth: NamedDependency[AuthRepository],
     settings: NamedDependency[Settings],
     limiter: NamedDependency[RateLimiter],
-    session_cache: NamedDependency[Cache],
+    cache: NamedDependency[Cache],
     guest_session: NamedDependency[str | None],
 ) -> Response[SignedIn]:
     if settings.rate_limit_enabled:
@@ -181,7 +176,7 @@ async def login(
         # hashed, so Redis keys do not list who tried to sign in.
         await limiter.require("login_email", token_hash(data.email))
     user = await authenticate(auth, data.email, data.password)
-    signed_in = await sign_in(auth, settings, session_cache, user, guest_session)
+    signed_in = await sign_in(auth, settings, cache, user, guest_session)
     response = Response(signed_in)
     set_session_cookies(response, settings, signed_in)
     return response
@@ -208,13 +203,13 @@ async def logout(
     request: Request[Any, Any, Any],
     auth: NamedDependency[AuthRepository],
     settings: NamedDependency[Settings],
-    session_cache: NamedDependency[Cache],
+    cache: NamedDependency[Cache],
     data: JSONBody[RefreshRequest | None] = None,
 ) -> Response[None]:
     presented = _presented_refresh_token(request, data)
     user_id = await auth.revoke_refresh_family(token_hash(presented)) if presented else None
     if user_id is not None:
-        await session_cache.invalidate(USER_SESSION.key(user_id))
+        await cache.invalidate(USER_SESSION.key(user_id))
     response: Response[None] = Response(None, status_code=204)
     clear_session_cookies(response, settings)
     return response
@@ -224,7 +219,7 @@ async def logout(
 async def me(
     caller: NamedDependency[Caller],
     account: NamedDependency[AccountRepository],
-    session_cache: NamedDependency[Cache],
+    cache: NamedDependency[Cache],
 ) -> UserMe | GuestUsage:
     if caller.guest_session is not None:
         return await account.guest_usage(caller.guest_session)
@@ -238,7 +233,7 @@ async def me(
             raise Unauthorized("This account no longer exists.")
         return user
 
-    return UserMe(await session_cache.get_or_load(USER_SESSION.key(user_id), PublicUser, load))
+    return UserMe(await cache.get_or_load(USER_SESSION.key(user_id), PublicUser, load))
 
 
 @post("/guest", status_code=201, summary="Start a guest session")
@@ -276,12 +271,12 @@ async def forgot_password(
 async def reset_password(
     data: JSONBody[PasswordReset],
     auth: NamedDependency[AuthRepository],
-    session_cache: NamedDependency[Cache],
+    cache: NamedDependency[Cache],
 ) -> None:
     user_id = await auth.reset_password(token_hash(data.token), await hash_password(data.password))
     if user_id is None:
         raise InvalidLinkToken("The reset link is invalid, used or has expired.")
-    await session_cache.invalidate(USER_SESSION.key(user_id))
+    await cache.invalidate(USER_SESSION.key(user_id))
 
 
 @get(
@@ -296,12 +291,12 @@ async def signing_keys(settings: NamedDependency[Settings]) -> Jwks:
     return Jwks(published["keys"])
 
 
-async def _verify(auth: AuthRepository, session_cache: Cache, token: str) -> bool:
+async def _verify(auth: AuthRepository, cache: Cache, token: str) -> bool:
     user_id = await auth.verify_email(token_hash(token)) if len(token) <= TOKEN_MAX else None
     if user_id is None:
         return False
     # The signup bonus changed the balance.
-    await session_cache.invalidate(USER_SESSION.key(user_id))
+    await cache.invalidate(USER_SESSION.key(user_id))
     return True
 
 
@@ -373,7 +368,6 @@ router = Router(
     dependencies={
         "auth": Provide(provide_auth, sync_to_thread=False),
         "account": Provide(provide_account, sync_to_thread=False),
-        "session_cache": Provide(provide_session_cache, sync_to_thread=False),
         "guest_session": Provide(presented_guest_session),
     },
     guards=[json_bodies_only],

@@ -109,7 +109,7 @@ async def refresh_session(repo: AuthRepository, settings: Settings, refresh: str
 async def sign_in(
     repo: AuthRepository,
     settings: Settings,
-    session_cache: Cache,
+    cache: Cache,
     user: UserRecord,
     guest_session: str | None,
 ) -> SignedIn:
@@ -117,7 +117,7 @@ async def sign_in(
     presented guest session's work claimed, and the public user cached."""
     session = await start_session(repo, settings, user.id, user.email)
     claimed = await claim_guest(repo, guest_session, user.id)
-    await session_cache.set(USER_SESSION.key(user.id), user.public)
+    await cache.set(USER_SESSION.key(user.id), user.public)
     return SignedIn(**msgspec.structs.asdict(session), user=user.public, claimed=claimed)
 
 
