@@ -220,6 +220,24 @@ def policies_without_roles(catalog: Catalog) -> list[str]:
     )
 
 
+def writes_without_check(catalog: Catalog) -> list[str]:
+    """Insert and update policies must say what a written row may look like (`with check`);
+    an update policy without one silently reuses its `using`, which reviewers easily misread."""
+    return offenders(
+        catalog,
+        """
+        select format('%%I.%%I policy "%%s"', n.nspname, c.relname, p.polname)
+        from pg_policy p
+        join pg_class c on c.oid = p.polrelid
+        join pg_namespace n on n.oid = c.relnamespace
+        where """
+        + OUR_SCHEMA
+        + """
+          and p.polcmd in ('a', 'w') and p.polwithcheck is null
+        """,
+    )
+
+
 AUTH_CALL = re.compile(r"\bauth\.(?:uid|jwt|role|email)\(\)")
 # How Postgres deparses `(select auth.uid())` or `(select auth.jwt() ->> 'x')`:
 # `( SELECT auth.uid() AS uid)`, `( SELECT (auth.jwt() ->> 'x'::text))`.
@@ -368,6 +386,7 @@ SCHEMA_RULES: list[tuple[Lint, str]] = [
         "functions in public still executable by PUBLIC (revoke execute ... from public)",
     ),
     (policies_without_roles, "policies without `to <role>`"),
+    (writes_without_check, "insert or update policies without `with check`"),
     (
         auth_calls_outside_subselect,
         "policies calling auth.uid()/jwt()/role()/email() outside `(select ...)`",
@@ -490,6 +509,17 @@ LINT_SELF_TESTS: list[tuple[Lint, str, list[str]]] = [
         create table public.notes (id int primary key);
         create policy "good" on public.notes for select to authenticated using (true);
         create policy "bad" on public.notes for select using (true);
+        """,
+        ['public.notes policy "bad"'],
+    ),
+    (
+        writes_without_check,
+        """
+        create table public.notes (id int primary key, owner uuid);
+        create policy "good" on public.notes for update to authenticated
+            using (owner = (select auth.uid())) with check (owner = (select auth.uid()));
+        create policy "bad" on public.notes for update to authenticated
+            using (owner = (select auth.uid()));
         """,
         ['public.notes policy "bad"'],
     ),
