@@ -56,7 +56,35 @@ class KeyValueStore(Protocol):
     async def ping(self) -> None: ...
 
 
-class TcpStore:
+class _CommandStore:
+    """The store operations, in Redis commands; a transport supplies `_call` (one command,
+    under its deadline, raising StoreUnavailable or _NoScript)."""
+
+    async def _call(self, *command: Argument) -> Any:
+        raise NotImplementedError
+
+    async def get(self, key: str) -> str | None:
+        value: str | None = await self._call("GET", key)
+        return value
+
+    async def set(self, key: str, value: str, ttl_s: int) -> None:
+        await self._call("SET", key, value, "EX", ttl_s)
+
+    async def delete(self, keys: Sequence[str]) -> None:
+        if keys:
+            await self._call("DEL", *keys)
+
+    async def run(self, script: Script, keys: Sequence[str], args: Sequence[Argument]) -> Any:
+        try:
+            return await self._call("EVALSHA", script.sha, len(keys), *keys, *args)
+        except _NoScript:
+            return await self._call("EVAL", script.source, len(keys), *keys, *args)
+
+    async def ping(self) -> None:
+        await self._call("PING")
+
+
+class TcpStore(_CommandStore):
     """Redis over TCP with redis-py's asyncio client (one connection pool per process)."""
 
     name = "redis"
@@ -76,26 +104,6 @@ class TcpStore:
             raise StoreUnavailable(f"redis: {type(error).__name__}: {error}") from error
         return _text(reply)
 
-    async def get(self, key: str) -> str | None:
-        value: str | None = await self._call("GET", key)
-        return value
-
-    async def set(self, key: str, value: str, ttl_s: int) -> None:
-        await self._call("SET", key, value, "EX", ttl_s)
-
-    async def delete(self, keys: Sequence[str]) -> None:
-        if keys:
-            await self._call("DEL", *keys)
-
-    async def run(self, script: Script, keys: Sequence[str], args: Sequence[Argument]) -> Any:
-        try:
-            return await self._call("EVALSHA", script.sha, len(keys), *keys, *args)
-        except _NoScript:
-            return await self._call("EVAL", script.source, len(keys), *keys, *args)
-
-    async def ping(self) -> None:
-        await self._call("PING")
-
 
 def _text(reply: Any) -> Any:
     """redis-py's bytes as str, at any depth, as upstash-redis returns them."""
@@ -106,7 +114,7 @@ def _text(reply: Any) -> Any:
     return reply
 
 
-class UpstashStore:
+class UpstashStore(_CommandStore):
     """Redis over Upstash's REST API with the upstash-redis async client."""
 
     name = "upstash"
@@ -125,26 +133,6 @@ class UpstashStore:
             raise StoreUnavailable(f"upstash: {error}") from error
         except Exception as error:  # httpx's transport errors, timeouts, unreadable replies
             raise StoreUnavailable(f"upstash: {type(error).__name__}") from error
-
-    async def get(self, key: str) -> str | None:
-        value: str | None = await self._call("GET", key)
-        return value
-
-    async def set(self, key: str, value: str, ttl_s: int) -> None:
-        await self._call("SET", key, value, "EX", ttl_s)
-
-    async def delete(self, keys: Sequence[str]) -> None:
-        if keys:
-            await self._call("DEL", *keys)
-
-    async def run(self, script: Script, keys: Sequence[str], args: Sequence[Argument]) -> Any:
-        try:
-            return await self._call("EVALSHA", script.sha, len(keys), *keys, *args)
-        except _NoScript:
-            return await self._call("EVAL", script.source, len(keys), *keys, *args)
-
-    async def ping(self) -> None:
-        await self._call("PING")
 
 
 def tcp_client(settings: Settings) -> redis_asyncio.Redis | None:
