@@ -54,6 +54,23 @@ class Credentials(_WithEmail):
     password: Password
 
 
+IMAGE_URL_MAX = 2048
+
+
+class ProfileUpdate(msgspec.Struct, frozen=True, rename="camel", forbid_unknown_fields=True):
+    """What users change about themselves; an omitted field stays, null clears it."""
+
+    name: Annotated[str, Meta(max_length=NAME_MAX)] | msgspec.UnsetType | None = msgspec.UNSET
+    image: Annotated[str, Meta(max_length=IMAGE_URL_MAX)] | msgspec.UnsetType | None = msgspec.UNSET
+
+    def changes(self) -> dict[str, str | None]:
+        return {
+            field: value
+            for field, value in (("name", self.name), ("image", self.image))
+            if value is not msgspec.UNSET
+        }
+
+
 class EmailAddress(_WithEmail):
     pass
 

@@ -263,6 +263,16 @@ class AccountRepository:
         )
         return row_as(PublicUser, rows[0]) if rows else None
 
+    async def update_profile(self, user_id: UUID, changes: dict[str, str | None]) -> PublicUser:
+        """Row-level security lets users change their own name and image, nothing else."""
+        rows = (
+            await self.data.run(
+                self.caller,
+                Update("users", changes, (eq("id", str(user_id)),), columns=PUBLIC_USER_COLUMNS),
+            )
+        ).rows
+        return row_as(PublicUser, rows[0])
+
     async def guest_usage(self, session_id: str) -> GuestUsage:
         """The guest's usage; none yet (the row is created lazily) counts as nothing used."""
         rows = await self._rows(

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from litestar import Request, Response, Router, get, post
+from litestar import Request, Response, Router, get, patch, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import CacheControlHeader
 from litestar.di import NamedDependency, Provide
@@ -27,6 +27,7 @@ from services.auth.models import (
     Jwks,
     JwksNotConfigured,
     PasswordReset,
+    ProfileUpdate,
     PublicUser,
     RefreshRequest,
     Registration,
@@ -56,7 +57,7 @@ from services.auth.tokens import (
 from shared.cache import USER_SESSION, Cache
 from shared.config import Settings
 from shared.data.plane import DataPlane
-from shared.errors import Unauthorized
+from shared.errors import Unauthorized, ValidationFailed
 from shared.identity import Caller
 from shared.ratelimit import RATE_LIMIT_OPT, RateLimiter
 
@@ -236,6 +237,25 @@ async def me(
     return UserMe(await cache.get_or_load(USER_SESSION.key(user_id), PublicUser, load))
 
 
+@patch("/me", summary="Change the signed-in user's name or picture")
+async def update_me(
+    data: JSONBody[ProfileUpdate],
+    caller: NamedDependency[Caller],
+    account: NamedDependency[AccountRepository],
+    cache: NamedDependency[Cache],
+) -> UserMe:
+    user_id = caller.user_id
+    if user_id is None:
+        raise Unauthorized("Sign in first.")
+    changes = data.changes()
+    if not changes:
+        raise ValidationFailed("Send name, image or both.", errors=[])
+    user = await account.update_profile(user_id, changes)
+    # The cached copy changes with the account, never after it.
+    await cache.set(USER_SESSION.key(user_id), user)
+    return UserMe(user)
+
+
 @post("/guest", status_code=201, summary="Start a guest session")
 async def start_guest(settings: NamedDependency[Settings]) -> Response[GuestSession]:
     session_id = new_guest_session()
@@ -359,6 +379,7 @@ router = Router(
         refresh,
         logout,
         me,
+        update_me,
         start_guest,
         forgot_password,
         reset_password,
