@@ -43,7 +43,7 @@ from shared.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from shared.identity import ACCESS_COOKIE, Caller, TokenVerifier, presented_authorization
+from shared.identity import Caller, TokenVerifier, request_caller
 from shared.kv import Stores, open_stores
 from shared.logging import ACCESS_LOGGER, configure_logging
 from shared.ratelimit import (
@@ -174,11 +174,7 @@ async def shared_resources(app: Litestar) -> AsyncIterator[None]:
 
 async def provide_caller(request: Request[Any, Any, State]) -> Caller:
     """The verified caller of the request (anonymous without a token); 401 for a bad token."""
-    verifier: TokenVerifier = request.app.state.verifier
-    authorization = presented_authorization(
-        request.headers.get("authorization"), request.cookies.get(ACCESS_COOKIE)
-    )
-    return await verifier.caller(authorization, request.headers.get("apikey"))
+    return await request_caller(request)
 
 
 def provide_data_plane(state: State) -> DataPlane:

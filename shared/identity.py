@@ -21,9 +21,10 @@ import structlog
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
+from litestar import Request
 
 from shared.config import Settings
-from shared.errors import InvalidToken, ServiceUnavailable, Unauthorized
+from shared.errors import InvalidToken, Problem, ServiceUnavailable, Unauthorized
 
 Role = Literal["anon", "authenticated", "service_role"]
 CallerKind = Literal["anon", "guest", "user", "service"]
@@ -112,6 +113,29 @@ def presented_authorization(authorization: str | None, access_cookie: str | None
     if authorization is not None:
         return authorization
     return f"Bearer {access_cookie}" if access_cookie else None
+
+
+CALLER_STATE = "sajtmaskin.caller"
+
+
+async def request_caller(request: Request[Any, Any, Any]) -> Caller:
+    """The request's verified caller, from its Authorization header, else its access cookie, and
+    its `apikey`; raises the token's 401. Resolved once per request (the rate limiter and the
+    `caller` dependency both ask) and remembered in the request's state, failure included."""
+    remembered: Caller | Problem | None = request.state.get(CALLER_STATE)
+    if remembered is None:
+        verifier: TokenVerifier = request.app.state.verifier
+        authorization = presented_authorization(
+            request.headers.get("authorization"), request.cookies.get(ACCESS_COOKIE)
+        )
+        try:
+            remembered = await verifier.caller(authorization, request.headers.get("apikey"))
+        except Problem as problem:
+            remembered = problem
+        request.state[CALLER_STATE] = remembered
+    if isinstance(remembered, Problem):
+        raise remembered
+    return remembered
 
 
 class TokenVerifier:

@@ -32,7 +32,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import Counter
 
 from shared.errors import Problem
-from shared.identity import ACCESS_COOKIE, TokenVerifier, presented_authorization
+from shared.identity import request_caller
 from shared.kv import KeyValueStore, Script, StoreUnavailable
 
 log = structlog.stdlib.get_logger(__name__)
@@ -280,7 +280,7 @@ class RateLimitMiddleware:
         if scope["type"] != ScopeType.HTTP or policy is None or not settings.rate_limit_enabled:
             await self.app(scope, receive, send)
             return
-        identity = await _identity(scope, state.verifier, settings.trusted_proxies)
+        identity = await _identity(scope, settings.trusted_proxies)
         decision = await state.limiter.require(policy, identity)
         headers = [
             (name.lower().encode(), value.encode()) for name, value in decision.headers().items()
@@ -304,13 +304,9 @@ def _policy_of(scope: Scope) -> str | None:
     return "reads" if scope.get("method") in ("GET", "HEAD") else "default"
 
 
-async def _identity(scope: Scope, verifier: TokenVerifier, trusted_proxies: Iterable[str]) -> str:
-    request: Request[Any, Any, Any] = Request(scope)
-    authorization = presented_authorization(
-        request.headers.get("authorization"), request.cookies.get(ACCESS_COOKIE)
-    )
+async def _identity(scope: Scope, trusted_proxies: Iterable[str]) -> str:
     try:
-        caller = await verifier.caller(authorization, request.headers.get("apikey"))
+        caller = await request_caller(Request(scope))
     except Problem:
         caller = None  # a bad token is the handler's to refuse; limit it by address meanwhile
     if caller is not None and caller.user_id is not None:

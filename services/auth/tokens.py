@@ -26,7 +26,7 @@ from services.auth.repo import AuthRepository, UserRecord
 from shared.cache import USER_SESSION, Cache
 from shared.config import Settings
 from shared.errors import Problem
-from shared.identity import ACCESS_COOKIE, TokenVerifier, own_public_jwk, presented_authorization
+from shared.identity import ACCESS_COOKIE, own_public_jwk, request_caller
 
 REFRESH_COOKIE = "sajtmaskin_refresh"
 # Only the auth routes need the refresh token, so no other request carries it.
@@ -133,12 +133,8 @@ async def presented_guest_session(request: Request[Any, Any, Any]) -> str | None
 
     Unlike the `caller` dependency this never refuses: a stale or foreign cookie must not stop
     anyone from signing in, it only means there is nothing to claim."""
-    verifier: TokenVerifier = request.app.state.verifier
-    authorization = presented_authorization(
-        request.headers.get("authorization"), request.cookies.get(ACCESS_COOKIE)
-    )
     try:
-        caller = await verifier.caller(authorization, request.headers.get("apikey"))
+        caller = await request_caller(request)
     except Problem:
         return None
     return caller.guest_session
