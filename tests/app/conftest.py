@@ -1,6 +1,5 @@
 """A tiny service built with the shared factory: test-only routes that fail in every way."""
 
-import os
 from collections.abc import AsyncIterator
 
 import msgspec
@@ -17,8 +16,8 @@ from shared.data.plane import DataPlane
 from shared.errors import Conflict
 from shared.identity import Caller
 from tests.conftest import JWT_SECRET
+from tests.fakes.redis_fixtures import REDIS_URL
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SECRET_IN_ERROR = "postgres://admin:hunter2@db.internal"
 
 

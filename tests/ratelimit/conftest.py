@@ -11,8 +11,7 @@ from psycopg.conninfo import make_conninfo
 from shared.app import create_service_app
 from shared.config import Settings
 from tests.conftest import JWT_SECRET
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
+from tests.fakes.redis_fixtures import REDIS_URL
 
 
 @get("/read", sync_to_thread=False)

@@ -5,22 +5,24 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-import redis.asyncio as redis_asyncio
 
-from shared.kv import TcpStore
 from shared.ratelimit import LocalLimiter, Policy, RateLimited, RateLimiter, configured_policies
+from tests.fakes.redis_fixtures import REDIS_URL, tcp_store, upstash_store
+from tests.fakes.upstash_server import UpstashServer
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 FIVE_A_MINUTE = {"probe": Policy(5, 60, "local")}
 
 
 @pytest.fixture
 async def tcp_limiter() -> AsyncIterator[RateLimiter]:
-    client = redis_asyncio.Redis.from_url(REDIS_URL)
-    yield RateLimiter(
-        TcpStore(client, timeout_s=0.5), key_prefix=f"test-{uuid.uuid4()}:", policies=FIVE_A_MINUTE
-    )
-    await client.aclose()
+    async with tcp_store(REDIS_URL, timeout_s=0.5) as store:
+        yield RateLimiter(store, key_prefix=f"test-{uuid.uuid4()}:", policies=FIVE_A_MINUTE)
+
+
+@pytest.fixture
+async def upstash_limiter(upstash_server: UpstashServer) -> AsyncIterator[RateLimiter]:
+    async with upstash_store(upstash_server.url, timeout_s=0.5) as store:
+        yield RateLimiter(store, key_prefix=f"test-{uuid.uuid4()}:", policies=FIVE_A_MINUTE)
 
 
 @pytest.fixture
@@ -28,7 +30,7 @@ def local_limiter() -> RateLimiter:
     return RateLimiter(None, policies=FIVE_A_MINUTE)
 
 
-@pytest.fixture(params=["tcp", "local"])
+@pytest.fixture(params=["tcp", "upstash", "local"])
 def limiter(request: pytest.FixtureRequest) -> RateLimiter:
     return request.getfixturevalue(f"{request.param}_limiter")  # type: ignore[no-any-return]
 
@@ -71,18 +73,25 @@ async def test_require_raises_a_429_problem_with_retry_after(limiter: RateLimite
     assert raised.value.headers["RateLimit-Remaining"] == "0"
 
 
-async def test_redis_and_in_process_decide_alike(
-    tcp_limiter: RateLimiter, local_limiter: RateLimiter
+async def test_every_transport_decides_alike(
+    tcp_limiter: RateLimiter, upstash_limiter: RateLimiter, local_limiter: RateLimiter
 ) -> None:
-    sequence = [1, 1, 2, 1, 1, 1]  # costs
+    costs = [1, 1, 2, 1, 1, 1]
 
-    shared = [await tcp_limiter.hit("probe", "user:x", cost) for cost in sequence]
-    local = [await local_limiter.hit("probe", "user:x", cost) for cost in sequence]
+    decisions = {
+        name: [
+            (d.allowed, d.remaining, d.retry_after_s)
+            for d in [await limiter.hit("probe", "user:x", cost) for cost in costs]
+        ]
+        for name, limiter in (
+            ("tcp", tcp_limiter),
+            ("upstash", upstash_limiter),
+            ("local", local_limiter),
+        )
+    }
 
-    def essence(decisions: list) -> list[tuple[bool, int, int]]:  # type: ignore[type-arg]
-        return [(d.allowed, d.remaining, d.retry_after_s) for d in decisions]
-
-    assert essence(shared) == essence(local)
+    assert decisions["tcp"] == decisions["upstash"] == decisions["local"]
+    assert [allowed for allowed, _, _ in decisions["tcp"]] == [True, True, True, True, False, False]
 
 
 def test_the_in_process_limiter_refills_with_time() -> None:
