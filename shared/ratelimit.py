@@ -16,6 +16,7 @@ request through (reads, page views), `local` asks the in-process limiter (login,
 checkout, and anything that spends money). Either is logged and counted, never a hang or a 500.
 """
 
+import functools
 import ipaddress
 import math
 import re
@@ -239,12 +240,18 @@ class RateLimiter:
         return decision
 
 
+@functools.cache
+def _networks(proxies: tuple[str, ...]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Parsed once per configuration, not on every request."""
+    return [ipaddress.ip_network(proxy, strict=False) for proxy in proxies]
+
+
 def client_address(scope: Scope, trusted_proxies: Iterable[str]) -> str:
     """The client's IP: the socket peer, unless the peer is a trusted proxy, in which case the
     nearest address in `X-Forwarded-For` that is not itself a trusted proxy."""
     client = scope.get("client")
     peer = client[0] if client else "unknown"
-    networks = [ipaddress.ip_network(proxy, strict=False) for proxy in trusted_proxies]
+    networks = _networks(tuple(trusted_proxies))
     if not networks or not _within(peer, networks):
         return peer
     forwarded = [
