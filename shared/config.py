@@ -3,6 +3,7 @@
 import os
 from collections.abc import Mapping
 from typing import Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -69,11 +70,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     app_base_url: str = "http://127.0.0.1:3000"
     """`APP_BASE_URL`: the frontend, where verification and OAuth flows send the browser back."""
 
+    cors_origins: tuple[str, ...] = ()
+    """`CORS_ORIGINS`: comma-separated origins (scheme://host[:port]) whose browsers may call the
+    API with credentials and make cookie-authenticated changes; default the origin of
+    APP_BASE_URL."""
+
     cookie_secure: bool = True
     """`COOKIE_SECURE`: mark auth cookies Secure; false only for local http."""
 
     oauth_state_secret: str | None = None
-    """`OAUTH_STATE_SECRET`: signs OAuth state; defaults to JWT_SECRET."""
+    """`OAUTH_STATE_SECRET`: signs OAuth state and flow cookies; default a key derived for that
+    purpose alone from JWT_SECRET (never JWT_SECRET itself, which only signs access tokens)."""
+
+    refresh_reuse_interval_s: int = 10
+    """`REFRESH_REUSE_INTERVAL_S`: how long a just-rotated refresh token still yields the same
+    successor (two tabs refreshing at once); reuse after it revokes the session."""
 
     email_from: str = "Sajtmaskin <no-reply@sajtmaskin.se>"
     """`EMAIL_FROM`: the sender of outgoing mail."""
@@ -160,6 +171,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """`SAJTMASKIN_STATE_DIR`: where `sajtmaskin dev` keeps embedded database and cache data."""
 
     @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        """The browser origins trusted with credentials: CORS_ORIGINS, else APP_BASE_URL's."""
+        if self.cors_origins:
+            return tuple(origin.rstrip("/") for origin in self.cors_origins)
+        parts = urlsplit(self.app_base_url)
+        return (f"{parts.scheme}://{parts.netloc}",)
+
+    @property
     def rest_url(self) -> str | None:
         """The Data API base URL PostgREST answers at."""
         if self.supabase_rest_url:
@@ -199,8 +218,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         "password_reset_ttl_s": get("PASSWORD_RESET_TTL_S"),
         "public_base_url": get("PUBLIC_BASE_URL"),
         "app_base_url": get("APP_BASE_URL"),
+        "cors_origins": _split(get("CORS_ORIGINS")),
         "cookie_secure": get("COOKIE_SECURE"),
         "oauth_state_secret": get("OAUTH_STATE_SECRET"),
+        "refresh_reuse_interval_s": get("REFRESH_REUSE_INTERVAL_S"),
         "email_from": get("EMAIL_FROM"),
         "resend_api_key": get("RESEND_API_KEY"),
         "resend_api_url": get("RESEND_API_URL"),
