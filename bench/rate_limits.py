@@ -16,7 +16,6 @@ import redis.asyncio as redis_asyncio
 from litestar import Litestar, Router, get
 from litestar.testing import AsyncTestClient
 from psycopg.conninfo import make_conninfo
-from tests.fakes.upstash_server import UpstashServer
 from upstash_redis.asyncio import Redis as UpstashRedis
 
 from bench.measure import Figures, measure, table
@@ -24,6 +23,7 @@ from shared.app import create_service_app
 from shared.config import Settings, load_settings
 from shared.kv import KeyValueStore, TcpStore, UpstashStore
 from shared.ratelimit import Policy, RateLimiter
+from tests.fakes.upstash_server import UpstashServer
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 TOKEN = "bench-token"  # noqa: S105 - the local test server's, not a secret
