@@ -1,4 +1,4 @@
-"""The `sajtmaskin` command line."""
+"""The `sajtmaskin` command line: migrate the schema, serve one service, or run them all locally."""
 
 import signal
 import socket
