@@ -2,8 +2,9 @@
 
 `create_service_app` gives each service (and the local gateway, which mounts them all) the same
 lifespan (one HTTP client, token verifier, data plane and Redis client per process), the same
-dependencies (`caller`, `data_plane`, `settings`), RFC 9457 problem responses for every error,
-request ids, one access log line per request, `/health`, `/ready` and OpenAPI at `/schema`.
+dependencies (`caller`, `user`, `owner`, `data_plane`, `settings`, `cache`, `limiter`), RFC 9457
+problem responses for every error, request ids, one access log line per request, `/health`,
+`/ready` and OpenAPI at `/schema`.
 """
 
 import asyncio
@@ -31,6 +32,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from shared.access import provide_owner, provide_user
 from shared.cache import Cache
 from shared.config import Settings, load_settings
 from shared.data.plane import DataPlane, open_data_plane
@@ -108,6 +110,8 @@ def create_service_app(
             "limiter": Provide(provide_limiter, sync_to_thread=False),
             "cache": Provide(provide_cache, sync_to_thread=False),
             "caller": Provide(provide_caller),
+            "user": Provide(provide_user),
+            "owner": Provide(provide_owner),
             "data_plane": Provide(provide_data_plane, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
         },

@@ -59,6 +59,25 @@ class Unauthorized(Problem):
     title = "Authentication required"
 
 
+class SignInRequired(Unauthorized):
+    """The route needs a signed-in user (or, where it says so, a guest session); the one
+    wording every service answers anonymous callers with."""
+
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        super().__init__(detail or "Sign in first.", **kwargs)
+
+
+class SessionEnded(Unauthorized):
+    """The token is well signed, but its user is deleted or disabled, or its session ended
+    (logout, refresh-token reuse, password change)."""
+
+    code = "session_ended"
+    title = "Session ended"
+
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        super().__init__(detail or "This session has ended; sign in again.", **kwargs)
+
+
 class InvalidToken(Unauthorized):
     code = "invalid_token"
     title = "Invalid or expired token"

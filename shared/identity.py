@@ -84,17 +84,24 @@ class Caller(msgspec.Struct, frozen=True):
             return "user"
         return "guest" if self.guest_session else "anon"
 
-    def require_owner(self) -> None:
-        """Refuse a caller that can own nothing: neither a signed-in user nor a guest session."""
-        if self.kind not in ("user", "guest"):
-            raise Unauthorized("Sign in or start a guest session first.")
-
 
 ANONYMOUS = Caller(role="anon", claims={"role": "anon"}, token=None)
 
 # Browsers carry the access token (a user's or a guest's) in this HttpOnly cookie; API clients
 # send `Authorization: Bearer`, which wins when both are present.
 ACCESS_COOKIE = "sajtmaskin_access"
+
+
+def service_caller(settings: Settings) -> Caller:
+    """The service role, for server paths that have no user (reviewed uses only): webhooks,
+    workers, credential look-ups. On the postgrest plane it needs SUPABASE_SERVICE_ROLE_KEY."""
+    if settings.data_plane == "postgrest" and not settings.supabase_service_role_key:
+        raise ValueError("the service role needs SUPABASE_SERVICE_ROLE_KEY on the postgrest plane")
+    return Caller(
+        role="service_role",
+        claims={"role": "service_role"},
+        token=settings.supabase_service_role_key,
+    )
 
 
 def own_public_jwk(settings: Settings) -> dict[str, Any] | None:

@@ -18,7 +18,18 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from shared.config import Settings
 from shared.data.failures import RETRY_AFTER, problem_for
-from shared.data.query import Delete, Filter, Insert, Order, Query, Result, Rpc, Select, Update
+from shared.data.query import (
+    Delete,
+    Filter,
+    Insert,
+    Order,
+    Query,
+    Result,
+    Rpc,
+    Select,
+    Update,
+    plain,
+)
 from shared.errors import DatabaseUnavailable
 from shared.identity import Caller
 
@@ -271,6 +282,7 @@ def _paging(limit: int | None, offset: int | None, params: list[Any]) -> sql.Com
 
 def _argument(value: Any) -> Any:
     """A value as PostgREST passes it: text of unknown type that Postgres casts to the column's."""
+    value = plain(value)
     if value is None:
         return None
     if isinstance(value, bool):

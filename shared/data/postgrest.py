@@ -14,7 +14,18 @@ from postgrest.exceptions import APIError
 
 from shared.config import Settings
 from shared.data.failures import RETRY_AFTER, problem_for
-from shared.data.query import Delete, Filter, Insert, Order, Query, Result, Rpc, Select, Update
+from shared.data.query import (
+    Delete,
+    Filter,
+    Insert,
+    Order,
+    Query,
+    Result,
+    Rpc,
+    Select,
+    Update,
+    plain,
+)
 from shared.errors import DatabaseTimeout, DatabaseUnavailable
 from shared.identity import Caller
 
@@ -90,7 +101,7 @@ def _build(client: AsyncPostgrestClient, query: Query) -> Any:
         return builder
     if isinstance(query, Insert):
         returning = ReturnMethod.representation if query.returning else ReturnMethod.minimal
-        rows = list(query.rows)
+        rows = plain(query.rows)
         table = client.table(query.table)
         if query.on_conflict:
             builder = table.upsert(
@@ -105,21 +116,20 @@ def _build(client: AsyncPostgrestClient, query: Query) -> Any:
         return builder.select(*query.columns) if query.returning else builder
     if isinstance(query, Update):
         returning = ReturnMethod.representation if query.returning else ReturnMethod.minimal
-        builder = _filtered(
-            client.table(query.table).update(query.values, returning=returning), query.filters
-        )
+        table = client.table(query.table)
+        builder = _filtered(table.update(plain(query.values), returning=returning), query.filters)
         return builder.select(*query.columns) if query.returning else builder
     if isinstance(query, Delete):
         returning = ReturnMethod.representation if query.returning else ReturnMethod.minimal
         builder = _filtered(client.table(query.table).delete(returning=returning), query.filters)
         return builder.select(*query.columns) if query.returning else builder
-    return client.rpc(query.function, query.args)
+    return client.rpc(query.function, plain(query.args))
 
 
 def _filtered(builder: Builder, filters: tuple[Filter, ...]) -> Builder:
     for item in filters:
         if item.operator == "in":
-            builder = builder.in_(item.column, item.value)
+            builder = builder.in_(item.column, [_literal(value) for value in item.value])
         elif item.operator == "is":
             builder = builder.is_(item.column, item.value)
         else:
@@ -138,7 +148,7 @@ def _literal(value: Any) -> Any:
     # PostgREST reads filter values as text; booleans must be spelled as Postgres spells them.
     if isinstance(value, bool):
         return "true" if value else "false"
-    return value
+    return plain(value)
 
 
 def _as_rows(query: Query, data: Any) -> list[dict[str, Any]]:

@@ -3,6 +3,10 @@
 Repositories build these; a data plane runs them. There are no SQL strings in services: a table,
 the columns to return, filters, order, paging, and the rows to write. Tables live in `public`
 (the schema the Data API serves); `Rpc` calls a function there that returns rows.
+
+Values may be what the rows hold in Python: UUIDs, datetimes, dates and Decimals are written
+(in filters, rows, updates and function arguments) as the Data API's JSON spells them, by
+`plain`, so repositories never stringify.
 """
 
 from typing import Any, Literal
@@ -11,6 +15,13 @@ import msgspec
 
 FilterOperator = Literal["eq", "neq", "lt", "lte", "gt", "gte", "in", "is", "like", "ilike"]
 ALL_COLUMNS = ("*",)
+
+
+def plain(value: Any) -> Any:
+    """`value` in JSON terms, as both planes send it: UUIDs, datetimes, dates, times and
+    Decimals as their ISO/canonical text (which Postgres casts to the column's type), dicts,
+    lists and Structs element by element."""
+    return msgspec.to_builtins(value)
 
 
 class Filter(msgspec.Struct, frozen=True):
