@@ -6,16 +6,18 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
 from shared.data.plane import DataPlane, open_data_plane
+from shared.identity import Caller
 from shared.local_stack import PostgrestServer
 from shared.migrations import SUPABASE_DIR, migrate
 from tests.conftest import JWT_SECRET, PLANES, create_database, drop_database, plane_settings
+from tests.world import a_user
 
-# Functions the Data API serves as /rpc, to exercise `Rpc` and a statement timeout on both planes.
+# Functions the Data API serves as /rpc, to exercise `Rpc` and a statement timeout on both planes,
+# and a table of the value types repositories write without stringifying them.
 TEST_FUNCTIONS = """
 create function public.app_project_names(prefix text)
 returns table (id uuid, name text)
@@ -31,6 +33,23 @@ language sql stable
 as $$ select count(*)::integer from public.app_projects $$;
 revoke execute on function public.site_count() from public;
 grant execute on function public.site_count() to authenticated;
+
+create table public.typed_values (
+  id uuid primary key,
+  day date,
+  amount numeric,
+  at timestamptz,
+  details jsonb
+);
+alter table public.typed_values enable row level security;
+grant select, insert, update, delete on public.typed_values to service_role;
+
+create function public.typed_echo(p_id uuid, p_day date, p_amount numeric, p_at timestamptz)
+returns table (id uuid, day date, amount numeric, at timestamptz)
+language sql stable
+as $$ select p_id, p_day, p_amount, p_at $$;
+revoke execute on function public.typed_echo(uuid, date, numeric, timestamptz) from public;
+grant execute on function public.typed_echo(uuid, date, numeric, timestamptz) to authenticated;
 
 create function public.slow_answer() returns integer
 language sql
@@ -84,12 +103,6 @@ async def data(
 
 
 @pytest.fixture
-def new_user_id(data_database: str) -> str:
-    """A fresh user in the data database, so each test owns rows nobody else touches."""
-    user_id = str(uuid.uuid4())
-    with psycopg.connect(data_database, autocommit=True) as conn:
-        conn.execute(
-            "insert into public.users (id, email) values (%s, %s)",
-            (user_id, f"{user_id}@example.com"),
-        )
-    return user_id
+def owner(data_database: str) -> Caller:
+    """A fresh user of the data database, so each test owns rows nobody else touches."""
+    return a_user(data_database).caller

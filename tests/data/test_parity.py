@@ -37,22 +37,10 @@ from shared.errors import (
     ReferenceNotFound,
 )
 from shared.identity import Caller
-from tests.conftest import JWT_SECRET, PLANES, plane_settings
-from tests.tenancy import Tenant, service_role_key, tenant_token
+from tests.conftest import PLANES, plane_settings
+from tests.world import a_guest, service_role
 
 SITE_COLUMNS = ("id", "name", "category")
-
-
-def user(user_id: str) -> Caller:
-    tenant = Tenant("user", "user", user_id=user_id)
-    claims = {"role": "authenticated", "aud": "authenticated", "sub": user_id}
-    return Caller(role="authenticated", claims=claims, token=tenant_token(JWT_SECRET, tenant))
-
-
-def service() -> Caller:
-    return Caller(
-        role="service_role", claims={"role": "service_role"}, token=service_role_key(JWT_SECRET)
-    )
 
 
 async def add_sites(data: DataPlane, owner: Caller, *names: str) -> list[dict[str, Any]]:
@@ -64,8 +52,7 @@ async def add_sites(data: DataPlane, owner: Caller, *names: str) -> list[dict[st
 # Reads -----------------------------------------------------------------------------------------
 
 
-async def test_select_orders_pages_and_counts(data: DataPlane, new_user_id: str) -> None:
-    owner = user(new_user_id)
+async def test_select_orders_pages_and_counts(data: DataPlane, owner: Caller) -> None:
     await add_sites(data, owner, "a", "b", "c", "d")
 
     result = await data.run(
@@ -96,9 +83,8 @@ async def test_select_orders_pages_and_counts(data: DataPlane, new_user_id: str)
     ids=lambda value: value.operator if hasattr(value, "operator") else None,
 )
 async def test_every_filter_operator(
-    data: DataPlane, new_user_id: str, condition: Any, expected: list[str]
+    data: DataPlane, owner: Caller, condition: Any, expected: list[str]
 ) -> None:
-    owner = user(new_user_id)
     await add_sites(data, owner, "a", "b", "c")
 
     result = await data.run(
@@ -109,9 +95,8 @@ async def test_every_filter_operator(
 
 
 async def test_values_come_back_as_the_data_api_renders_them(
-    data: DataPlane, new_user_id: str
+    data: DataPlane, owner: Caller
 ) -> None:
-    owner = user(new_user_id)
     [site] = await add_sites(data, owner, "a")
     values = {"project_id": site["id"], "meta": {"theme": "dark", "pages": [1, 2]}, "files": None}
     await data.run(owner, Insert("project_data", (values,)))
@@ -130,8 +115,7 @@ async def test_values_come_back_as_the_data_api_renders_them(
 # Writes ----------------------------------------------------------------------------------------
 
 
-async def test_insert_returns_the_new_rows(data: DataPlane, new_user_id: str) -> None:
-    owner = user(new_user_id)
+async def test_insert_returns_the_new_rows(data: DataPlane, owner: Caller) -> None:
 
     rows = await add_sites(data, owner, "a", "b")
 
@@ -141,8 +125,7 @@ async def test_insert_returns_the_new_rows(data: DataPlane, new_user_id: str) ->
     ]
 
 
-async def test_insert_without_returning_gives_no_rows(data: DataPlane, new_user_id: str) -> None:
-    owner = user(new_user_id)
+async def test_insert_without_returning_gives_no_rows(data: DataPlane, owner: Caller) -> None:
 
     result = await data.run(owner, Insert("app_projects", ({"name": "quiet"},), returning=False))
     stored = await data.run(owner, Select("app_projects", columns=("name",)))
@@ -150,8 +133,7 @@ async def test_insert_without_returning_gives_no_rows(data: DataPlane, new_user_
     assert (result.rows, stored.rows) == ([], [{"name": "quiet"}])
 
 
-async def test_upsert_merges_on_conflict(data: DataPlane, new_user_id: str) -> None:
-    owner = user(new_user_id)
+async def test_upsert_merges_on_conflict(data: DataPlane, owner: Caller) -> None:
     [site] = await add_sites(data, owner, "a")
     path = {"project_id": site["id"], "path": "app/page.tsx"}
     await data.run(owner, Insert("project_files", ({**path, "size_bytes": 1},)))
@@ -175,8 +157,7 @@ async def test_upsert_merges_on_conflict(data: DataPlane, new_user_id: str) -> N
     ]
 
 
-async def test_upsert_can_skip_duplicates(data: DataPlane, new_user_id: str) -> None:
-    owner = user(new_user_id)
+async def test_upsert_can_skip_duplicates(data: DataPlane, owner: Caller) -> None:
     [site] = await add_sites(data, owner, "a")
     row = {"project_id": site["id"], "path": "app/page.tsx", "size_bytes": 1}
     await data.run(owner, Insert("project_files", (row,)))
@@ -195,8 +176,7 @@ async def test_upsert_can_skip_duplicates(data: DataPlane, new_user_id: str) -> 
     assert (result.rows, stored.rows) == ([], [{"size_bytes": 1}])
 
 
-async def test_update_changes_matching_rows_only(data: DataPlane, new_user_id: str) -> None:
-    owner = user(new_user_id)
+async def test_update_changes_matching_rows_only(data: DataPlane, owner: Caller) -> None:
     await add_sites(data, owner, "a", "b")
 
     result = await data.run(
@@ -212,8 +192,7 @@ async def test_update_changes_matching_rows_only(data: DataPlane, new_user_id: s
     assert result.rows == [{"name": "a", "description": "edited"}]
 
 
-async def test_delete_returns_what_it_removed(data: DataPlane, new_user_id: str) -> None:
-    owner = user(new_user_id)
+async def test_delete_returns_what_it_removed(data: DataPlane, owner: Caller) -> None:
     await add_sites(data, owner, "a", "b")
 
     result = await data.run(owner, Delete("app_projects", (eq("name", "b"),), columns=("name",)))
@@ -222,8 +201,7 @@ async def test_delete_returns_what_it_removed(data: DataPlane, new_user_id: str)
     assert (result.rows, left.rows) == ([{"name": "b"}], [{"name": "a"}])
 
 
-async def test_rpc_returns_rows_under_the_callers_rights(data: DataPlane, new_user_id: str) -> None:
-    owner = user(new_user_id)
+async def test_rpc_returns_rows_under_the_callers_rights(data: DataPlane, owner: Caller) -> None:
     await add_sites(data, owner, "bakery", "barber", "florist")
 
     result = await data.run(owner, Rpc("app_project_names", {"prefix": "ba"}))
@@ -232,9 +210,8 @@ async def test_rpc_returns_rows_under_the_callers_rights(data: DataPlane, new_us
 
 
 async def test_rpc_returning_one_value_gives_one_row_named_after_it(
-    data: DataPlane, new_user_id: str
+    data: DataPlane, owner: Caller
 ) -> None:
-    owner = user(new_user_id)
     await add_sites(data, owner, "a", "b")
 
     result = await data.run(owner, Rpc("site_count"))
@@ -245,8 +222,7 @@ async def test_rpc_returning_one_value_gives_one_row_named_after_it(
 # Errors ----------------------------------------------------------------------------------------
 
 
-async def test_unique_violation_is_a_conflict(data: DataPlane, new_user_id: str) -> None:
-    owner = user(new_user_id)
+async def test_unique_violation_is_a_conflict(data: DataPlane, owner: Caller) -> None:
     [site] = await add_sites(data, owner, "a")
     row = {"project_id": site["id"], "path": "app/page.tsx"}
     await data.run(owner, Insert("project_files", (row,)))
@@ -260,11 +236,11 @@ async def test_unique_violation_is_a_conflict(data: DataPlane, new_user_id: str)
     )
 
 
-async def test_missing_reference_is_reported(data: DataPlane, new_user_id: str) -> None:
+async def test_missing_reference_is_reported(data: DataPlane) -> None:
+    orphan = {"project_id": uuid.uuid4(), "path": "x"}
+
     with pytest.raises(ReferenceNotFound) as raised:
-        await data.run(
-            service(), Insert("project_files", ({"project_id": str(uuid.uuid4()), "path": "x"},))
-        )
+        await data.run(service_role(), Insert("project_files", (orphan,)))
 
     assert raised.value.extensions == {"constraint": "project_files_project_id_fkey"}
 
@@ -279,35 +255,33 @@ async def test_missing_reference_is_reported(data: DataPlane, new_user_id: str) 
     ids=["check", "not_null", "bad_uuid"],
 )
 async def test_invalid_data_is_unprocessable(
-    data: DataPlane, new_user_id: str, row: dict[str, Any], constraint: dict[str, str]
+    data: DataPlane, owner: Caller, row: dict[str, Any], constraint: dict[str, str]
 ) -> None:
     with pytest.raises(InvalidData) as raised:
-        await data.run(user(new_user_id), Insert("app_projects", (row,)))
+        await data.run(owner, Insert("app_projects", (row,)))
 
     assert (raised.value.status, raised.value.extensions) == (422, constraint)
 
 
-async def test_row_level_security_denial_is_forbidden(data: DataPlane, new_user_id: str) -> None:
+async def test_row_level_security_denial_is_forbidden(data: DataPlane, owner: Caller) -> None:
     someone_else = str(uuid.uuid4())
 
     with pytest.raises(Forbidden):
-        await data.run(
-            user(new_user_id), Insert("app_projects", ({"name": "x", "user_id": someone_else},))
-        )
+        await data.run(owner, Insert("app_projects", ({"name": "x", "user_id": someone_else},)))
 
 
-async def test_secret_column_is_forbidden(data: DataPlane, new_user_id: str) -> None:
+async def test_secret_column_is_forbidden(data: DataPlane, owner: Caller) -> None:
     with pytest.raises(Forbidden) as raised:
-        await data.run(user(new_user_id), Select("users", columns=("password_hash",)))
+        await data.run(owner, Select("users", columns=("password_hash",)))
 
     assert raised.value.status == 403
 
 
 async def test_statement_timeout_is_unavailable_with_retry_after(
-    data: DataPlane, new_user_id: str
+    data: DataPlane, owner: Caller
 ) -> None:
     with pytest.raises(DatabaseTimeout) as raised:
-        await data.run(user(new_user_id), Rpc("slow_answer"))
+        await data.run(owner, Rpc("slow_answer"))
 
     assert (raised.value.status, raised.value.headers) == (503, {"Retry-After": "1"})
 
@@ -320,7 +294,7 @@ async def test_unreachable_database_is_unavailable(plane: str, unused_tcp_port: 
         data = await open_data_plane(settings, http)
         try:
             with pytest.raises(DatabaseUnavailable) as raised:
-                await data.run(user(str(uuid.uuid4())), Select("app_projects"))
+                await data.run(a_guest().caller, Select("app_projects"))
         finally:
             await data.close()
 
