@@ -1,14 +1,16 @@
 -- App projects (the sites users build) and what hangs off them: saved data, file list,
 -- company profile, and prompt handoffs. Owned by the projects service.
 -- An app project has exactly one owner: a user (user_id) or a guest session (session_id).
--- Claiming a guest's work sets user_id and clears session_id in one SQL function (auth service).
+-- Claiming a guest's work sets user_id and clears session_id in one SQL function
+-- (…_projects_guest_claims.sql). Unique keys here are all scoped to one app project, so a
+-- conflict never tells one tenant anything about another's rows.
 
 -- app_projects ---------------------------------------------------------------------------------
 
 create table public.app_projects (
   id uuid primary key default gen_random_uuid(),
-  user_id uuid default auth.uid() references public.users (id) on delete cascade,
-  session_id text default (auth.jwt() ->> 'guest_session'),
+  user_id uuid default private.caller_user_id() references public.users (id) on delete cascade,
+  session_id text default private.caller_guest_session(),
   name text not null,
   category text,
   description text,
@@ -16,8 +18,11 @@ create table public.app_projects (
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   constraint app_projects_one_owner check (num_nonnulls(user_id, session_id) = 1),
+  constraint app_projects_session_id_length check (length(session_id) <= 100),
   constraint app_projects_name_length check (length(name) between 1 and 200),
-  constraint app_projects_description_length check (length(description) <= 5000)
+  constraint app_projects_category_length check (length(category) <= 100),
+  constraint app_projects_description_length check (length(description) <= 2000),
+  constraint app_projects_thumbnail_path_length check (length(thumbnail_path) <= 1024)
 );
 comment on table public.app_projects is
   'Owner: projects service. Tenancy: exactly one owner, user_id for users or session_id for guests; '
@@ -66,16 +71,21 @@ create policy "guests delete their own app projects"
   on public.app_projects for delete to anon
   using (session_id = (select auth.jwt() ->> 'guest_session'));
 
--- The caller's app projects, for policies of the tables that hang off them. Evaluated once per
--- statement when written as `project_id in (select private.owned_app_project_ids())`.
+-- The caller's app projects, for policies of the tables that hang off them: a user's own for
+-- `authenticated`, a guest's own for `anon` with the guest claim, none for anyone else.
+-- Evaluated once per statement when written as
+-- `project_id in (select private.owned_app_project_ids())`.
 create function private.owned_app_project_ids() returns setof uuid
 language sql stable security definer
 set search_path = ''
 as $$
   select id from public.app_projects
-  where user_id = (select auth.uid())
-     or session_id = (select auth.jwt() ->> 'guest_session')
+  where user_id = (select private.caller_user_id())
+     or session_id = (select private.caller_guest_session())
 $$;
+comment on function private.owned_app_project_ids() is
+  'Owner: projects. Called by: the policies of tables hanging off app projects, in projects and media '
+  '(as the user or guest).';
 revoke execute on function private.owned_app_project_ids() from public;
 grant execute on function private.owned_app_project_ids() to anon, authenticated;
 
@@ -91,7 +101,13 @@ create table public.project_data (
   meta jsonb not null default '{}'::jsonb,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
-  constraint project_data_meta_is_object check (jsonb_typeof(meta) = 'object')
+  constraint project_data_meta_is_object check (jsonb_typeof(meta) = 'object'),
+  constraint project_data_chat_id_length check (length(chat_id) <= 100),
+  constraint project_data_demo_url_length check (length(demo_url) <= 2048),
+  constraint project_data_current_code_size check (octet_length(current_code) <= 5242880),
+  constraint project_data_files_size check (octet_length(files::text) <= 10485760),
+  constraint project_data_messages_size check (octet_length(messages::text) <= 10485760),
+  constraint project_data_meta_size check (octet_length(meta::text) <= 1048576)
 );
 comment on table public.project_data is
   'Owner: projects service. The saved state of one app project. Tenancy: through the app project.';
@@ -209,7 +225,20 @@ create table public.company_profiles (
   updated_at timestamptz not null default now(),
   constraint company_profiles_project_id_key unique (project_id),
   constraint company_profiles_company_name_length check (length(company_name) between 1 and 200),
-  constraint company_profiles_palette_is_object check (jsonb_typeof(palette) = 'object')
+  constraint company_profiles_industry_length check (length(industry) <= 200),
+  constraint company_profiles_location_length check (length(location) <= 200),
+  constraint company_profiles_existing_website_length check (length(existing_website) <= 2048),
+  constraint company_profiles_site_likes_length check (length(site_likes) <= 5000),
+  constraint company_profiles_site_dislikes_length check (length(site_dislikes) <= 5000),
+  constraint company_profiles_site_feedback_length check (length(site_feedback) <= 5000),
+  constraint company_profiles_target_audience_length check (length(target_audience) <= 5000),
+  constraint company_profiles_purposes_length check (length(purposes) <= 5000),
+  constraint company_profiles_special_wishes_length check (length(special_wishes) <= 5000),
+  constraint company_profiles_palette_is_object check (jsonb_typeof(palette) = 'object'),
+  constraint company_profiles_palette_size check (octet_length(palette::text) <= 1048576),
+  constraint company_profiles_competitor_insights_length check (length(competitor_insights) <= 50000),
+  constraint company_profiles_inspiration_sites_length check (length(inspiration_sites) <= 5000),
+  constraint company_profiles_voice_transcript_length check (length(voice_transcript) <= 50000)
 );
 comment on table public.company_profiles is
   'Owner: projects service. The brief behind one app project (palette: name, primary, secondary, accent). '
@@ -261,13 +290,14 @@ create policy "guests delete the profiles of their app projects"
 create table public.prompt_handoffs (
   id uuid primary key default gen_random_uuid(),
   project_id uuid references public.app_projects (id) on delete cascade,
-  user_id uuid default auth.uid() references public.users (id) on delete cascade,
-  session_id text default (auth.jwt() ->> 'guest_session'),
+  user_id uuid default private.caller_user_id() references public.users (id) on delete cascade,
+  session_id text default private.caller_guest_session(),
   prompt text not null,
   source text,
   consumed_at timestamptz,
   created_at timestamptz not null default now(),
   constraint prompt_handoffs_one_owner check (num_nonnulls(user_id, session_id) = 1),
+  constraint prompt_handoffs_session_id_length check (length(session_id) <= 100),
   constraint prompt_handoffs_prompt_length check (length(prompt) between 1 and 50000),
   constraint prompt_handoffs_source_length check (length(source) <= 100)
 );

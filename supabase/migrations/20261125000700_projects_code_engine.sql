@@ -1,14 +1,16 @@
 -- The code engine mirror: what v0 returned for each builder session (projects, chats, versions,
 -- deployments). Owned by the projects service. A project has exactly one owner, a user or a
 -- guest session; chats, versions and deployments belong to whoever owns their project, and every
--- reference a client writes must point at something the caller owns.
+-- reference a client writes must point at something the caller owns. v0's ids are unique only
+-- within their owner (a project, a chat): a key shared across tenants would let the first writer
+-- squat an id and a conflict tell another tenant that it exists.
 
 -- projects -------------------------------------------------------------------------------------
 
 create table public.projects (
   id uuid primary key default gen_random_uuid(),
-  user_id uuid default auth.uid() references public.users (id) on delete cascade,
-  session_id text default (auth.jwt() ->> 'guest_session'),
+  user_id uuid default private.caller_user_id() references public.users (id) on delete cascade,
+  session_id text default private.caller_guest_session(),
   v0_project_id text not null,
   name text,
   created_at timestamptz not null default now(),
@@ -16,6 +18,8 @@ create table public.projects (
   constraint projects_one_owner check (num_nonnulls(user_id, session_id) = 1),
   -- One row per owner and v0 project; usable as an upsert target (on_conflict) by PostgREST.
   constraint projects_owner_v0_project_key unique nulls not distinct (user_id, session_id, v0_project_id),
+  constraint projects_session_id_length check (length(session_id) <= 100),
+  constraint projects_v0_project_id_length check (length(v0_project_id) <= 100),
   constraint projects_name_length check (length(name) <= 200)
 );
 comment on table public.projects is
@@ -64,15 +68,18 @@ create policy "guests delete their own projects"
   on public.projects for delete to anon
   using (session_id = (select auth.jwt() ->> 'guest_session'));
 
--- The caller's projects, for the policies of chats and deployments.
+-- The caller's projects, for the policies of chats and deployments: a user's own for
+-- `authenticated`, a guest's own for `anon` with the guest claim, none for anyone else.
 create function private.owned_project_ids() returns setof uuid
 language sql stable security definer
 set search_path = ''
 as $$
   select id from public.projects
-  where user_id = (select auth.uid())
-     or session_id = (select auth.jwt() ->> 'guest_session')
+  where user_id = (select private.caller_user_id())
+     or session_id = (select private.caller_guest_session())
 $$;
+comment on function private.owned_project_ids() is
+  'Owner: projects. Called by: the policies of chats and deployments (as the user or guest).';
 revoke execute on function private.owned_project_ids() from public;
 grant execute on function private.owned_project_ids() to anon, authenticated;
 
@@ -86,12 +93,13 @@ create table public.chats (
   web_url text,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
-  constraint chats_v0_chat_id_key unique (v0_chat_id)
+  constraint chats_project_v0_chat_key unique (project_id, v0_chat_id),
+  constraint chats_v0_chat_id_length check (length(v0_chat_id) <= 100),
+  constraint chats_v0_project_id_length check (length(v0_project_id) <= 100),
+  constraint chats_web_url_length check (length(web_url) <= 2048)
 );
 comment on table public.chats is
-  'Owner: projects service. A v0 chat inside a project. Tenancy: through the project.';
-
-create index chats_project_id_idx on public.chats (project_id);
+  'Owner: projects service. A v0 chat inside a project, once per project. Tenancy: through the project.';
 
 create trigger chats_set_updated_at
   before update on public.chats
@@ -139,10 +147,10 @@ set search_path = ''
 as $$
   select chat.id
   from public.chats as chat
-  join public.projects as project on project.id = chat.project_id
-  where project.user_id = (select auth.uid())
-     or project.session_id = (select auth.jwt() ->> 'guest_session')
+  where chat.project_id in (select private.owned_project_ids())
 $$;
+comment on function private.owned_chat_ids() is
+  'Owner: projects. Called by: the policies of versions and deployments (as the user or guest).';
 revoke execute on function private.owned_chat_ids() from public;
 grant execute on function private.owned_chat_ids() to anon, authenticated;
 
@@ -158,7 +166,11 @@ create table public.versions (
   pinned boolean not null default false,
   pinned_at timestamptz,
   created_at timestamptz not null default now(),
-  constraint versions_chat_v0_version_key unique (chat_id, v0_version_id)
+  constraint versions_chat_v0_version_key unique (chat_id, v0_version_id),
+  constraint versions_v0_version_id_length check (length(v0_version_id) <= 100),
+  constraint versions_v0_message_id_length check (length(v0_message_id) <= 100),
+  constraint versions_demo_url_length check (length(demo_url) <= 2048),
+  constraint versions_metadata_size check (octet_length(metadata::text) <= 1048576)
 );
 comment on table public.versions is
   'Owner: projects service. A generated version of a chat; listed pinned first. '
@@ -210,11 +222,10 @@ set search_path = ''
 as $$
   select version.id
   from public.versions as version
-  join public.chats as chat on chat.id = version.chat_id
-  join public.projects as project on project.id = chat.project_id
-  where project.user_id = (select auth.uid())
-     or project.session_id = (select auth.jwt() ->> 'guest_session')
+  where version.chat_id in (select private.owned_chat_ids())
 $$;
+comment on function private.owned_version_ids() is
+  'Owner: projects. Called by: the policies of deployments (as the user or guest).';
 revoke execute on function private.owned_version_ids() from public;
 grant execute on function private.owned_version_ids() to anon, authenticated;
 
@@ -234,7 +245,12 @@ create table public.deployments (
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   constraint deployments_status_known
-    check (status in ('pending', 'building', 'ready', 'error', 'cancelled'))
+    check (status in ('pending', 'building', 'ready', 'error', 'cancelled')),
+  constraint deployments_v0_deployment_id_length check (length(v0_deployment_id) <= 100),
+  constraint deployments_vercel_deployment_id_length check (length(vercel_deployment_id) <= 100),
+  constraint deployments_vercel_project_id_length check (length(vercel_project_id) <= 100),
+  constraint deployments_inspector_url_length check (length(inspector_url) <= 2048),
+  constraint deployments_url_length check (length(url) <= 2048)
 );
 comment on table public.deployments is
   'Owner: projects service. A deployment of one version, tracking Vercel''s state. '

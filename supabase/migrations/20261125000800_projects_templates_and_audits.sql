@@ -1,11 +1,13 @@
 -- Cached template generations and saved site audits. Owned by the projects service.
+-- A template is cached once per user (its key includes user_id), so one user's entry never
+-- collides with another's.
 
 -- template_cache -------------------------------------------------------------------------------
 
 create table public.template_cache (
   id uuid primary key default gen_random_uuid(),
   template_id text not null,
-  user_id uuid default auth.uid() references public.users (id) on delete cascade,
+  user_id uuid default private.caller_user_id() references public.users (id) on delete cascade,
   chat_id text,
   demo_url text,
   version_id text,
@@ -15,7 +17,14 @@ create table public.template_cache (
   expires_at timestamptz not null default now() + interval '7 days',
   created_at timestamptz not null default now(),
   -- One entry per template and user, and one shared entry (user_id null) per template.
-  constraint template_cache_template_user_key unique nulls not distinct (template_id, user_id)
+  constraint template_cache_template_user_key unique nulls not distinct (template_id, user_id),
+  constraint template_cache_template_id_length check (length(template_id) <= 100),
+  constraint template_cache_chat_id_length check (length(chat_id) <= 100),
+  constraint template_cache_demo_url_length check (length(demo_url) <= 2048),
+  constraint template_cache_version_id_length check (length(version_id) <= 100),
+  constraint template_cache_files_json_size check (octet_length(files_json::text) <= 10485760),
+  constraint template_cache_code_size check (octet_length(code) <= 5242880),
+  constraint template_cache_model_length check (length(model) <= 100)
 );
 comment on table public.template_cache is
   'Owner: projects service. Generated templates, cached for 7 days. Tenancy: a user reads and writes '
@@ -52,7 +61,7 @@ create policy "visitors read shared cached templates"
 
 create table public.user_audits (
   id uuid primary key default gen_random_uuid(),
-  user_id uuid not null default auth.uid() references public.users (id) on delete cascade,
+  user_id uuid not null default private.caller_user_id() references public.users (id) on delete cascade,
   url text not null,
   domain text not null,
   company_name text,
@@ -69,7 +78,10 @@ create table public.user_audits (
     score_overall between 0 and 100 and score_seo between 0 and 100 and score_ux between 0 and 100
     and score_performance between 0 and 100 and score_security between 0 and 100
   ),
-  constraint user_audits_url_length check (length(url) <= 2048 and length(domain) <= 253)
+  constraint user_audits_url_length check (length(url) <= 2048),
+  constraint user_audits_domain_length check (length(domain) <= 253),
+  constraint user_audits_company_name_length check (length(company_name) <= 200),
+  constraint user_audits_audit_result_size check (octet_length(audit_result::text) <= 1048576)
 );
 comment on table public.user_audits is
   'Owner: projects service. Site audits a user ran. Tenancy: a user reads, saves, completes and deletes '

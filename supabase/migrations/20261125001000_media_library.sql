@@ -1,11 +1,12 @@
 -- Uploaded media: a user's media library and the images attached to app projects.
 -- Owned by the media service; the stored objects live in object storage, these rows point at them.
+-- Applied after the projects service's app projects, which both tables hang off.
 
 -- media_library --------------------------------------------------------------------------------
 
 create table public.media_library (
   id uuid primary key default gen_random_uuid(),
-  user_id uuid not null default auth.uid() references public.users (id) on delete cascade,
+  user_id uuid not null default private.caller_user_id() references public.users (id) on delete cascade,
   filename text not null,
   original_name text not null,
   file_path text not null,
@@ -19,7 +20,14 @@ create table public.media_library (
   created_at timestamptz not null default now(),
   constraint media_library_file_type_known check (file_type in ('image', 'video', 'pdf', 'text', 'other')),
   constraint media_library_size_not_negative check (size_bytes >= 0),
-  constraint media_library_description_length check (length(description) <= 2000)
+  constraint media_library_filename_length check (length(filename) <= 255),
+  constraint media_library_original_name_length check (length(original_name) <= 255),
+  constraint media_library_file_path_length check (length(file_path) <= 1024),
+  constraint media_library_blob_url_length check (length(blob_url) <= 2048),
+  constraint media_library_mime_type_length check (length(mime_type) <= 100),
+  constraint media_library_description_length check (length(description) <= 2000),
+  constraint media_library_tags_length
+    check (cardinality(tags) <= 50 and length(array_to_string(tags, '')) <= 2000)
 );
 comment on table public.media_library is
   'Owner: media service. A user''s uploaded files. Tenancy: user_id; an attached app project must be the '
@@ -68,7 +76,11 @@ create table public.images (
   mime_type text,
   size_bytes bigint,
   created_at timestamptz not null default now(),
-  constraint images_size_not_negative check (size_bytes >= 0)
+  constraint images_size_not_negative check (size_bytes >= 0),
+  constraint images_filename_length check (length(filename) <= 255),
+  constraint images_file_path_length check (length(file_path) <= 1024),
+  constraint images_original_name_length check (length(original_name) <= 255),
+  constraint images_mime_type_length check (length(mime_type) <= 100)
 );
 comment on table public.images is
   'Owner: media service. Images uploaded into an app project. Tenancy: through the app project; '

@@ -4,14 +4,15 @@
 create table public.page_views (
   id bigint generated always as identity primary key,
   path text not null,
-  user_id uuid default auth.uid() references public.users (id) on delete set null,
-  session_id text default (auth.jwt() ->> 'guest_session'),
+  user_id uuid default private.caller_user_id() references public.users (id) on delete set null,
+  session_id text default private.caller_guest_session(),
   referrer text,
   user_agent text,
   -- Salted hash of the client IP; the address itself is never stored.
   ip_hash text,
   created_at timestamptz not null default now(),
   constraint page_views_path_length check (length(path) between 1 and 512),
+  constraint page_views_session_id_length check (length(session_id) <= 100),
   constraint page_views_referrer_length check (length(referrer) <= 1024),
   constraint page_views_user_agent_length check (length(user_agent) <= 512),
   constraint page_views_ip_hash_length check (length(ip_hash) <= 128)
