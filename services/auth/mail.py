@@ -1,4 +1,7 @@
-"""The outbox sender: mail the auth service queued in `email_outbox` goes out through Resend.
+"""Mail: what the auth service writes to people, and the outbox sender that delivers it.
+
+Messages are queued in `email_outbox` in the same request that decides to send them; the sender
+delivers them through Resend.
 
 Each pass leases due messages with `lease_outbound_email` (as the service role: the outbox has no
 user), so concurrent senders in any number of processes never share one. A delivered message is
@@ -9,21 +12,23 @@ whose "sent" mark did not is not delivered twice when its lease runs out and it 
 """
 
 import asyncio
+import html
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 import httpx
 import msgspec
 import structlog
 from litestar import Litestar
 
-from services.auth.repo import service_caller
 from shared.config import Settings
 from shared.data.plane import DataPlane, open_data_plane
 from shared.data.query import Rpc, Update, eq
 from shared.data.rows import row_as
 from shared.errors import Problem
+from shared.identity import service_caller
 
 BATCH_SIZE = 20
 POLL_INTERVAL_S = 5.0
@@ -32,6 +37,48 @@ MAX_BACKOFF = timedelta(hours=1)
 ERROR_TEXT_LIMIT = 500
 
 logger = structlog.stdlib.get_logger(__name__)
+
+
+class Mail(msgspec.Struct, frozen=True):
+    """A message to queue: plain text, and HTML for clients that show it."""
+
+    to: str
+    subject: str
+    text: str
+    html: str
+
+
+def verification_mail(settings: Settings, to: str, token: str) -> Mail:
+    """The link that verifies `to`; it lands on our verify route, which redirects to the app."""
+    link = f"{settings.public_base_url.rstrip('/')}/auth/verify-email?{urlencode({'token': token})}"
+    return Mail(
+        to,
+        "Bekräfta din e-postadress",
+        "Välkommen till Sajtmaskin! Bekräfta din e-postadress genom att öppna länken nedan."
+        f" Länken gäller i {settings.verification_ttl_s // 3600} timmar.\n\n{link}\n\n"
+        "Har du inte skapat något konto kan du bortse från det här mejlet.\n",
+        _html("Välkommen till Sajtmaskin!", "Bekräfta din e-postadress", link),
+    )
+
+
+def password_reset_mail(settings: Settings, to: str, token: str) -> Mail:
+    """The one-time link to the app's page for choosing a new password."""
+    link = f"{settings.app_base_url.rstrip('/')}/reset-password?{urlencode({'token': token})}"
+    return Mail(
+        to,
+        "Återställ ditt lösenord",
+        "Öppna länken nedan för att välja ett nytt lösenord. Länken kan användas en gång och"
+        f" gäller i {settings.password_reset_ttl_s // 60} minuter.\n\n{link}\n\n"
+        "Har du inte bett om det kan du bortse från det här mejlet.\n",
+        _html("Glömt lösenordet?", "Välj ett nytt lösenord", link),
+    )
+
+
+def _html(greeting: str, action: str, link: str) -> str:
+    return (
+        f"<p>{html.escape(greeting)}</p>"
+        f'<p><a href="{html.escape(link)}">{html.escape(action)}</a></p>'
+    )
 
 
 class OutboundEmail(msgspec.Struct, frozen=True):

@@ -3,6 +3,7 @@
 import re
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 from uuid import UUID
 
 import msgspec
@@ -22,12 +23,24 @@ EMAIL_MAX = 254
 PASSWORD_MIN = 8
 PASSWORD_MAX = 1024
 NAME_MAX = 200
+"""As `users_name_length` in SQL."""
+IMAGE_URL_MAX = 2048
+"""As `users_image_length` in SQL."""
 # Our tokens are 43 characters; the cap keeps absurd input from being hashed or stored.
 TOKEN_MAX = 512
 
 RawEmail = Annotated[str, Meta(max_length=EMAIL_MAX + 66, description="An email address")]
 Password = Annotated[str, Meta(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
 Token = Annotated[str, Meta(min_length=1, max_length=TOKEN_MAX)]
+
+
+def _is_https_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return (
+        parts.scheme == "https"
+        and bool(parts.hostname)
+        and not any(character.isspace() or ord(character) < 32 for character in value)
+    )
 
 
 # Requests ----------------------------------------------------------------------------------------
@@ -54,14 +67,18 @@ class Credentials(_WithEmail):
     password: Password
 
 
-IMAGE_URL_MAX = 2048
-
-
 class ProfileUpdate(msgspec.Struct, frozen=True, rename="camel", forbid_unknown_fields=True):
     """What users change about themselves; an omitted field stays, null clears it."""
 
     name: Annotated[str, Meta(max_length=NAME_MAX)] | msgspec.UnsetType | None = msgspec.UNSET
     image: Annotated[str, Meta(max_length=IMAGE_URL_MAX)] | msgspec.UnsetType | None = msgspec.UNSET
+
+    def __post_init__(self) -> None:
+        if self.name is msgspec.UNSET and self.image is msgspec.UNSET:
+            raise ValueError("Send name, image or both")
+        if isinstance(self.image, str) and not _is_https_url(self.image):
+            # Pictures are shown to the user: a `javascript:` or `data:` URL must never be one.
+            raise ValueError("Expected an https URL - at `$.image`")
 
     def changes(self) -> dict[str, str | None]:
         return {

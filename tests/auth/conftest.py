@@ -82,7 +82,3 @@ async def login(
         json={"email": email, "password": password},
         **kwargs,  # type: ignore[arg-type]
     )
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}

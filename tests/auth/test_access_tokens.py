@@ -16,8 +16,9 @@ from litestar.testing import AsyncTestClient
 from services.auth.app import create_app
 from shared.config import Settings
 from shared.identity import TokenVerifier
-from tests.auth.conftest import AuthClient, bearer, login, signed_up
+from tests.auth.conftest import AuthClient, login, signed_up
 from tests.conftest import JWT_SECRET
+from tests.world import bearer
 
 KEY_ID = "sajtmaskin-test-key"
 

@@ -105,3 +105,37 @@ async def test_every_endpoint_names_the_invalid_field(
     assert response.status_code == 422
     assert response.json()["code"] == "validation_failed"
     assert response.json()["errors"][0]["field"] is not None
+
+
+async def test_a_field_the_api_does_not_take_is_refused_by_name(
+    auth: AuthClient, database_url: str
+) -> None:
+    email = new_email()
+
+    response = await auth.post(
+        "/auth/register", json={"email": email, "password": PASSWORD, "diamonds": 9999}
+    )
+
+    assert (response.status_code, response.json()["code"]) == (422, "validation_failed")
+    assert [error["field"] for error in response.json()["errors"]] == ["diamonds"]
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute(
+            "select count(*) from public.users where email = %s", (email,)
+        ).fetchone() == (0,)
+
+
+async def test_every_invalid_field_is_reported_at_once(auth: AuthClient) -> None:
+    response = await auth.post(
+        "/auth/register",
+        json={"email": "not-an-email", "password": "short", "name": 7, "tier": "admin"},
+    )
+
+    assert response.status_code == 422
+    fields = {error["field"] for error in response.json()["errors"]}
+    assert fields == {"email", "password", "name", "tier"}
+
+
+async def test_a_deeply_nested_body_is_a_bad_request_not_a_crash(auth: AuthClient) -> None:
+    response = await auth.post("/auth/login", content=b"[" * 100_000 + b"]" * 100_000, headers=JSON)
+
+    assert (response.status_code, response.json()["code"]) == (400, "bad_request")

@@ -6,8 +6,9 @@ import jwt
 import psycopg
 
 from shared.identity import ACCESS_COOKIE
-from tests.auth.conftest import AuthClient, bearer, login, signed_up
+from tests.auth.conftest import AuthClient, login, signed_up
 from tests.conftest import JWT_SECRET
+from tests.world import bearer
 
 
 async def test_a_guest_session_gets_a_token_and_a_cookie(auth: AuthClient) -> None:

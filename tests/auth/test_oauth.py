@@ -14,13 +14,14 @@ from litestar.testing import AsyncTestClient
 from psycopg.rows import dict_row
 
 from services.auth.app import create_app
+from services.auth.tokens import purpose_key
 from shared.config import Settings
 from shared.identity import ACCESS_COOKIE
 from tests.auth.conftest import AuthClient, login, new_email, register, signed_up
-from tests.conftest import JWT_SECRET
 from tests.fakes.github import FakeGitHub, GitHubAccount
 from tests.fakes.google import FakeGoogle, GoogleIdentity, s256
 from tests.fakes.http_server import serve_http
+from tests.world import bearer
 
 APP = "https://app.sajtmaskin.test"
 # Where the test client sends requests, so the providers' redirects come back to it.
@@ -184,7 +185,39 @@ async def test_an_email_account_is_linked_when_google_verified_the_address(
         50,
     )
     assert (await me(client))["id"] == str(row["id"])
-    assert (await login(client, email)).status_code == 200  # the password still works
+
+
+async def test_a_password_set_before_the_first_google_sign_in_stops_working(
+    client: AuthClient, oauth_settings: Settings, google: FakeGoogle, database_url: str
+) -> None:
+    # Pre-hijacking: someone registers the victim's address with their own password and signs
+    # in once the victim has clicked the verification mail.
+    email = await signed_up(client, database_url)
+    squatter = (await login(client, email)).json()
+    google.identity = _identity(email=email)
+
+    async with new_browser(oauth_settings) as victim:
+        assert outcome(await sign_in_with_google(victim)) == success()
+        assert (await me(victim))["email"] == email
+
+    assert (await login(client, email)).status_code == 401
+    refreshed = await client.post("/auth/refresh", json={"refreshToken": squatter["refreshToken"]})
+    assert refreshed.status_code == 401
+    client.cookies.clear()
+    stale = await client.get("/auth/me", headers=bearer(squatter["accessToken"]))
+    assert (stale.status_code, stale.json()["code"]) == (401, "session_ended")
+
+
+async def test_linking_google_while_signed_in_keeps_the_password(
+    client: AuthClient, google: FakeGoogle, database_url: str
+) -> None:
+    email = await signed_up(client, database_url)
+    assert (await login(client, email)).status_code == 200
+    google.identity = _identity(email=email)
+
+    assert outcome(await sign_in_with_google(client)) == success()
+
+    assert (await login(client, email)).status_code == 200
 
 
 async def test_an_unverified_google_email_never_takes_over_an_account(
@@ -263,9 +296,14 @@ def forged(state: str) -> str:
     return jwt.encode(claims, "not-the-state-secret-but-just-as-long!!", "HS256")
 
 
-def expired(state: str) -> str:
+def expired(state: str, settings: Settings) -> str:
     claims = jwt.decode(state, options={"verify_signature": False})
-    return jwt.encode({**claims, "exp": int(time.time()) - 60}, JWT_SECRET, "HS256")
+    return jwt.encode({**claims, "exp": int(time.time()) - 60}, state_key(settings), "HS256")
+
+
+def state_key(settings: Settings) -> bytes:
+    """The key the service signs OAuth state with (derived from the project secret)."""
+    return purpose_key(settings, "oauth-state")
 
 
 def with_state(callback: str, change: Any) -> str:
@@ -288,7 +326,9 @@ async def test_a_callback_whose_state_is_not_this_browsers_own_writes_nothing(
         if attack == "forged":
             response = await client.get(with_state(callback, forged))
         elif attack == "expired":
-            response = await client.get(with_state(callback, expired))
+            response = await client.get(
+                with_state(callback, lambda state: expired(state, oauth_settings))
+            )
         elif attack == "another_browser":
             # The victim started a flow of its own; the attacker's callback lands in its browser.
             await start(victim, "google")
@@ -390,6 +430,28 @@ async def test_disconnecting_github_forgets_the_account_and_its_token(
     assert row is not None
     assert (row["github_id"], row["github_username"], row["github_token"]) == (None, None, None)
     assert (await me(client))["githubUsername"] is None
+
+
+async def test_the_oauth_state_and_flow_cookie_are_never_data_api_tokens(
+    client: AuthClient, database_url: str, postgrest_url: str
+) -> None:
+    email = await signed_up(client, database_url)
+    assert (await login(client, email)).status_code == 200
+    state = parse_qs(urlsplit(await start(client, "github")).query)["state"][0]
+    flow_cookie = client.cookies["sajtmaskin_oauth_github"]
+
+    async with httpx.AsyncClient() as data_api:
+        reads = [
+            await data_api.get(
+                f"{postgrest_url}/app_projects",
+                params={"select": "id"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            for token in (state, flow_cookie)
+        ]
+
+    assert [read.status_code for read in reads] == [401, 401]
+    assert jwt.decode(state, options={"verify_signature": False}).get("sub") is None
 
 
 async def test_linking_github_needs_a_signed_in_user(client: AuthClient) -> None:

@@ -102,3 +102,19 @@ async def test_unknown_addresses_get_the_same_answer_and_no_mail(
             "select count(*) from public.email_outbox where to_address = %s", (stranger,)
         ).fetchone()
     assert mails == (0,)
+
+
+async def test_an_older_reset_link_stops_working_once_the_password_changes(
+    auth: AuthClient, database_url: str
+) -> None:
+    email = await signed_up(auth, database_url)
+    older = await forgot(auth, database_url, email)
+    newer = await forgot(auth, database_url, email)
+    await auth.post("/auth/password/reset", json={"token": newer, "password": NEW_PASSWORD})
+
+    stale = await auth.post(
+        "/auth/password/reset", json={"token": older, "password": "whoever read that mail"}
+    )
+
+    assert (stale.status_code, stale.json()["code"]) == (400, "invalid_token")
+    assert (await login(auth, email, password=NEW_PASSWORD)).status_code == 200

@@ -3,9 +3,11 @@
 import json
 
 import psycopg
+import pytest
 import redis.asyncio as redis_asyncio
 
-from tests.auth.conftest import AuthClient, bearer, login, signed_up
+from tests.auth.conftest import AuthClient, login, signed_up
+from tests.world import bearer
 
 
 async def signed_in(auth: AuthClient, database_url: str) -> tuple[str, dict[str, str]]:
@@ -77,3 +79,28 @@ async def test_guests_have_no_profile(auth: AuthClient) -> None:
     )
 
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "javascript:alert(1)",
+        "data:image/png;base64,AAAA",
+        "http://img.example.com/a.png",
+        "https://",
+        "https://img.example.com/a b.png",
+        "https://img.example.com/" + "a" * 2048,
+    ],
+)
+async def test_a_picture_must_be_a_sane_https_url(
+    auth: AuthClient, database_url: str, image: str
+) -> None:
+    user_id, headers = await signed_in(auth, database_url)
+
+    response = await auth.patch("/auth/me", json={"image": image}, headers=headers)
+
+    assert response.status_code == 422
+    assert [error["field"] for error in response.json()["errors"]] == ["image"]
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("select image from public.users where id = %s", (user_id,)).fetchone()
+    assert row == (None,)

@@ -1,8 +1,16 @@
-"""Refresh tokens: rotated on every use, a replayed one revokes its whole family, logout revokes."""
+"""Refresh tokens: rotated on every use, a replayed one revokes its whole family, logout revokes;
+two tabs refreshing at once share one successor."""
 
+import asyncio
+
+import msgspec
 import psycopg
+from litestar.testing import AsyncTestClient
 
-from tests.auth.conftest import AuthClient, bearer, login, signed_up
+from services.auth.app import create_app
+from shared.config import Settings
+from tests.auth.conftest import AuthClient, login, signed_up
+from tests.world import bearer
 
 
 async def refresh(auth: AuthClient, token: str) -> tuple[int, str | None]:
@@ -103,3 +111,29 @@ async def test_disabled_and_deleted_users_cannot_refresh(
 
     assert await refresh(auth, disabled_token) == (401, None)
     assert await refresh(auth, deleted_token) == (401, None)
+
+
+async def test_two_tabs_refreshing_at_once_both_stay_signed_in(
+    auth: AuthClient, database_url: str
+) -> None:
+    token = await signed_in_refresh_token(auth, database_url)
+
+    first, second = await asyncio.gather(refresh(auth, token), refresh(auth, token))
+
+    assert (first[0], second[0]) == (200, 200)
+    assert first[1] == second[1]
+    assert (await refresh(auth, first[1] or ""))[0] == 200
+
+
+async def test_a_rotated_token_presented_after_the_reuse_interval_ends_the_session(
+    auth_settings: Settings, database_url: str
+) -> None:
+    no_grace = msgspec.structs.replace(auth_settings, refresh_reuse_interval_s=0)
+    async with AsyncTestClient(create_app(no_grace)) as auth:
+        token = await signed_in_refresh_token(auth, database_url)
+        _, successor = await refresh(auth, token)
+
+        replay = await refresh(auth, token)
+
+        assert replay == (401, None)
+        assert await refresh(auth, successor or "") == (401, None)

@@ -9,22 +9,22 @@ from argon2 import PasswordHasher
 from litestar.testing import AsyncTestClient
 
 from services.auth.app import create_app
+from services.auth.cookies import REFRESH_COOKIE
 from services.auth.passwords import HASHER
 from services.auth.repo import AuthRepository
-from services.auth.tokens import REFRESH_COOKIE
 from shared.config import Settings
 from shared.data.plane import open_data_plane
-from shared.identity import ACCESS_COOKIE
+from shared.identity import ACCESS_COOKIE, service_caller
 from tests.auth.conftest import (
     PASSWORD,
     AuthClient,
-    bearer,
     emailed_token,
     login,
     new_email,
     register,
     signed_up,
 )
+from tests.world import bearer
 
 
 def user_row(database_url: str, email: str) -> dict[str, Any] | None:
@@ -159,7 +159,9 @@ async def test_verifying_grants_the_signup_bonus_exactly_once(
     async with httpx.AsyncClient() as http:
         plane = await open_data_plane(auth_settings, http)
         try:
-            balance = await AuthRepository(plane, auth_settings).grant_signup_bonus(row["id"])
+            balance = await AuthRepository(plane, service_caller(auth_settings)).grant_signup_bonus(
+                row["id"]
+            )
         finally:
             await plane.close()
 
