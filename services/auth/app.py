@@ -7,6 +7,7 @@ from litestar import Litestar
 
 from services.auth.mail import mail_sender
 from services.auth.oauth.providers import GitHub, Google
+from services.auth.profiles import Profiles
 from services.auth.routes import router
 from services.auth.sessions import Sessions
 from shared.app import create_service_app
@@ -19,6 +20,7 @@ async def auth_domain(app: Litestar) -> AsyncIterator[None]:
     misconfiguration (no service role key on the postgrest plane) fails the start."""
     state = app.state
     state.sessions = Sessions(state.settings, state.data_plane, state.cache, state.limiter)
+    state.profiles = Profiles(state.data_plane, state.cache)
     state.google = Google(state.settings, state.http)
     state.github = GitHub(state.settings, state.http)
     yield

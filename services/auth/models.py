@@ -10,6 +10,7 @@ import msgspec
 from msgspec import Meta
 
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound, Problem, Unauthorized
+from shared.wire import RequestBody
 
 GUEST_GENERATIONS_LIMIT = 1
 """Free generations of a guest session before it must sign up."""
@@ -46,7 +47,7 @@ def _is_https_url(value: str) -> bool:
 # Requests ----------------------------------------------------------------------------------------
 
 
-class _WithEmail(msgspec.Struct, rename="camel"):
+class _WithEmail(RequestBody):
     """Normalizes `email` (trimmed, lower-case) as it is decoded, and refuses a bad one."""
 
     email: RawEmail
@@ -67,7 +68,7 @@ class Credentials(_WithEmail):
     password: Password
 
 
-class ProfileUpdate(msgspec.Struct, frozen=True, rename="camel", forbid_unknown_fields=True):
+class ProfileUpdate(RequestBody):
     """What users change about themselves; an omitted field stays, null clears it."""
 
     name: Annotated[str, Meta(max_length=NAME_MAX)] | msgspec.UnsetType | None = msgspec.UNSET
@@ -92,16 +93,16 @@ class EmailAddress(_WithEmail):
     pass
 
 
-class EmailToken(msgspec.Struct, frozen=True, rename="camel"):
+class EmailToken(RequestBody):
     token: Token
 
 
-class PasswordReset(msgspec.Struct, frozen=True, rename="camel"):
+class PasswordReset(RequestBody):
     token: Token
     password: Password
 
 
-class RefreshRequest(msgspec.Struct, frozen=True, rename="camel"):
+class RefreshRequest(RequestBody):
     refresh_token: Token | None = None
     """Omitted when the refresh cookie carries it."""
 

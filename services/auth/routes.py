@@ -1,7 +1,7 @@
 """The auth service's HTTP routes, all under /auth: each parses, makes one call, answers.
 
 Cookies are set here and nowhere else; the work is `Sessions`' (sign-up, sign-in, sign-out,
-passwords) or, for what users read and change about themselves, `AccountRepository`'s.
+passwords) or, for what people read and change about themselves, `Profiles`'.
 """
 
 from typing import Any
@@ -36,7 +36,6 @@ from services.auth.models import (
     JwksNotConfigured,
     PasswordReset,
     ProfileUpdate,
-    PublicUser,
     RefreshRequest,
     Registration,
     RegistrationAccepted,
@@ -46,12 +45,10 @@ from services.auth.models import (
     UserMe,
 )
 from services.auth.oauth.routes import OAUTH_HANDLERS
-from services.auth.repo import AccountRepository
+from services.auth.profiles import Profiles
 from services.auth.sessions import Sessions
-from shared.access import Owner, SignedInUser, as_caller
-from shared.cache import USER_SESSION, Cache
+from shared.access import Owner, SignedInUser
 from shared.config import Settings
-from shared.errors import SessionEnded
 from shared.identity import own_public_jwk
 from shared.ratelimit import RATE_LIMIT_OPT
 
@@ -171,34 +168,18 @@ async def logout(
 
 @get("/me", summary="The signed-in user, or the guest session's usage")
 async def me(
-    owner: NamedDependency[Owner],
-    account: NamedDependency[AccountRepository],
-    cache: NamedDependency[Cache],
+    owner: NamedDependency[Owner], profiles: NamedDependency[Profiles]
 ) -> UserMe | GuestUsage:
-    if owner.user_id is None:
-        return await account.guest_usage(owner.caller.guest_session or "")
-    user_id = owner.user_id
-
-    async def load() -> PublicUser:
-        user = await account.user(user_id)
-        if user is None:
-            raise SessionEnded("This account no longer exists.")
-        return user
-
-    return UserMe(await cache.get_or_load(USER_SESSION.key(user_id), PublicUser, load))
+    return await profiles.of(owner)
 
 
 @patch("/me", summary="Change the signed-in user's name or picture")
 async def update_me(
     data: JSONBody[ProfileUpdate],
     user: NamedDependency[SignedInUser],
-    account: NamedDependency[AccountRepository],
-    cache: NamedDependency[Cache],
+    profiles: NamedDependency[Profiles],
 ) -> UserMe:
-    changed = await account.update_profile(user.id, data.changes())
-    # The cached copy changes with the account, never after it.
-    await cache.set(USER_SESSION.key(user.id), changed)
-    return UserMe(changed)
+    return await profiles.update(user, data)
 
 
 @post(
@@ -281,7 +262,7 @@ router = Router(
         *OAUTH_HANDLERS,
     ],
     dependencies={
-        "account": as_caller(AccountRepository),
+        "profiles": _from_state("profiles"),
         "sessions": _from_state("sessions"),
         "google": _from_state("google"),
         "github": _from_state("github"),
