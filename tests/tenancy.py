@@ -6,6 +6,7 @@ with `Prefer: tx=rollback`, so no attack ever changes it.
 
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,18 +58,18 @@ def service_role_key(secret: str) -> str:
     return mint(secret, {"role": "service_role", "iss": "supabase"})
 
 
-def tenant_token(secret: str, tenant: Tenant) -> str:
+def tenant_token(secret: str, tenant: Tenant, extra_claims: Mapping[str, Any] | None = None) -> str:
+    """The tenant's access token, plus any `extra_claims` an attacker would add."""
     if tenant.kind == "user":
-        return mint(
-            secret,
-            {
-                "role": "authenticated",
-                "aud": "authenticated",
-                "sub": tenant.user_id,
-                "email": f"{tenant.name}@example.com",
-            },
-        )
-    return mint(secret, {"role": "anon", "guest_session": tenant.session_id})
+        claims = {
+            "role": "authenticated",
+            "aud": "authenticated",
+            "sub": tenant.user_id,
+            "email": f"{tenant.name}@example.com",
+        }
+    else:
+        claims = {"role": "anon", "guest_session": tenant.session_id}
+    return mint(secret, {**claims, **(extra_claims or {})})
 
 
 @dataclass

@@ -263,6 +263,75 @@ def auth_calls_outside_subselect(catalog: Catalog) -> list[str]:
     )
 
 
+# The caller's user id (`sub`) and guest claim, and the role a branch on each must be limited to.
+# Any token signed with the project secret reaches the Data API: an `anon` token that names a user
+# in `sub` must match no user's rows, and an `authenticated` one carrying a guest claim no guest's.
+READS_USER_ID = re.compile(r"\bauth\.uid\(\)|'sub'")
+READS_GUEST_CLAIM = re.compile(r"'guest_session'")
+ROLE_COMPARISON = r"\bauth\.role\(\)\s*(?:=|<>|!=|is\s+(?:not\s+)?distinct\s+from)\s*'{role}'"
+COMPARES_ROLE_WITH = {
+    role: re.compile(ROLE_COMPARISON.format(role=role), re.IGNORECASE)
+    for role in ("authenticated", "anon")
+}
+
+
+def id_branches_for_the_wrong_role(catalog: Catalog) -> list[str]:
+    """A policy matching on the user id applies to `authenticated` alone, one matching on the
+    guest claim to `anon` alone."""
+    policies = catalog.execute(
+        """
+        select format('%%I.%%I policy "%%s"', schemaname, tablename, policyname),
+               roles::text[], coalesce(qual, '') || ' ' || coalesce(with_check, '')
+        from pg_policies
+        join pg_namespace n on n.nspname = schemaname
+        where """
+        + OUR_SCHEMA,
+        {"supabase_schemas": SUPABASE_SCHEMAS},
+    ).fetchall()
+    return sorted(
+        policy
+        for policy, roles, expressions in policies
+        if (READS_USER_ID.search(expressions) and roles != ["authenticated"])
+        or (READS_GUEST_CLAIM.search(expressions) and roles != ["anon"])
+    )
+
+
+def caller_ids_read_without_the_role(catalog: Catalog) -> list[str]:
+    """Functions (policy helpers above all) and column defaults see every role: one reading the
+    user id compares `auth.role()` with 'authenticated', one reading the guest claim with 'anon'.
+    Column defaults call `private.caller_user_id()` / `caller_guest_session()`, which do."""
+    sources = catalog.execute(
+        """
+        select format('%%I.%%I(%%s)', n.nspname, p.proname,
+                      pg_get_function_identity_arguments(p.oid)),
+               p.prosrc
+        from pg_proc p
+        join pg_namespace n on n.oid = p.pronamespace
+        where not exists (
+                select from pg_depend d
+                where d.classid = 'pg_proc'::regclass and d.objid = p.oid and d.deptype = 'e')
+          and """
+        + OUR_SCHEMA
+        + """
+        union all
+        select format('%%I.%%I.%%I default', n.nspname, c.relname, att.attname),
+               pg_get_expr(def.adbin, def.adrelid)
+        from pg_attrdef def
+        join pg_class c on c.oid = def.adrelid
+        join pg_namespace n on n.oid = c.relnamespace
+        join pg_attribute att on att.attrelid = c.oid and att.attnum = def.adnum
+        where """
+        + OUR_SCHEMA,
+        {"supabase_schemas": SUPABASE_SCHEMAS},
+    ).fetchall()
+    return sorted(
+        name
+        for name, source in sources
+        if (READS_USER_ID.search(source) and not COMPARES_ROLE_WITH["authenticated"].search(source))
+        or (READS_GUEST_CLAIM.search(source) and not COMPARES_ROLE_WITH["anon"].search(source))
+    )
+
+
 # --- Indexes ----------------------------------------------------------------------------------
 
 # `columns` (attnums of `table`) are indexed when some valid index of the table starts with
@@ -355,6 +424,62 @@ def security_definer_functions_in_exposed_schemas(catalog: Catalog) -> list[str]
     )
 
 
+# --- Functions --------------------------------------------------------------------------------
+
+# What Supabase studio shows a reviewer of a function: who owns it and who calls it, as whom.
+OWNER_COMMENT = re.compile(r"^Owner: [a-z]+\. Called by: .+\.$", re.DOTALL)
+
+
+def functions_without_owner_comment(catalog: Catalog) -> list[str]:
+    """`comment on function ... is 'Owner: <service>. Called by: <who> (as <role>).'`"""
+    functions = catalog.execute(
+        """
+        select format('%%I.%%I(%%s)', n.nspname, p.proname,
+                      pg_get_function_identity_arguments(p.oid)),
+               coalesce(obj_description(p.oid, 'pg_proc'), '')
+        from pg_proc p
+        join pg_namespace n on n.oid = p.pronamespace
+        where not exists (
+                select from pg_depend d
+                where d.classid = 'pg_proc'::regclass and d.objid = p.oid and d.deptype = 'e')
+          and """
+        + OUR_SCHEMA,
+        {"supabase_schemas": SUPABASE_SCHEMAS},
+    ).fetchall()
+    return sorted(name for name, comment in functions if not OWNER_COMMENT.match(comment))
+
+
+# --- Size limits ------------------------------------------------------------------------------
+
+
+def client_writable_columns_without_size_limit(catalog: Catalog) -> list[str]:
+    """Every text or jsonb column anon or authenticated may insert or update is named by a check
+    constraint (its size limit), or a client stores megabytes through the Data API."""
+    return offenders(
+        catalog,
+        """
+        select format('%%I.%%I.%%I', n.nspname, c.relname, att.attname)
+        from pg_class c
+        join pg_namespace n on n.oid = c.relnamespace
+        join pg_attribute att on att.attrelid = c.oid and att.attnum > 0 and not att.attisdropped
+        where n.nspname = any(%(exposed_schemas)s)
+          and c.relkind in ('r', 'p')
+          and att.attgenerated = ''
+          and (att.atttypid in ('text'::regtype, 'text[]'::regtype, 'json'::regtype,
+                                'jsonb'::regtype, 'jsonb[]'::regtype)
+               or (att.atttypid in ('character varying'::regtype, 'character varying[]'::regtype)
+                   and att.atttypmod < 0))
+          and exists (
+              select from unnest(array['anon', 'authenticated']) api_role(name)
+              cross join unnest(array['INSERT', 'UPDATE']) privilege(name)
+              where has_column_privilege(api_role.name, c.oid, att.attnum, privilege.name))
+          and not exists (
+              select from pg_constraint con
+              where con.conrelid = c.oid and con.contype = 'c' and att.attnum = any(con.conkey))
+        """,
+    )
+
+
 # --- The rules, on the migrated schema --------------------------------------------------------
 
 
@@ -391,6 +516,16 @@ SCHEMA_RULES: list[tuple[Lint, str]] = [
         auth_calls_outside_subselect,
         "policies calling auth.uid()/jwt()/role()/email() outside `(select ...)`",
     ),
+    (
+        id_branches_for_the_wrong_role,
+        "policies matching the user id not `to authenticated` alone, or the guest claim not "
+        "`to anon` alone",
+    ),
+    (
+        caller_ids_read_without_the_role,
+        "functions or column defaults reading the user id or guest claim without comparing "
+        "auth.role() with 'authenticated' / 'anon'",
+    ),
     (unindexed_policy_columns, "policy columns that start no index"),
     (unindexed_foreign_keys, "foreign keys whose columns start no index"),
     (
@@ -398,6 +533,14 @@ SCHEMA_RULES: list[tuple[Lint, str]] = [
         "security definer functions without `set search_path`",
     ),
     (security_definer_functions_in_exposed_schemas, "security definer functions in public"),
+    (
+        functions_without_owner_comment,
+        "functions without `comment on function ... is 'Owner: <service>. Called by: ...'`",
+    ),
+    (
+        client_writable_columns_without_size_limit,
+        "text/jsonb columns anon or authenticated may write that no check constraint names",
+    ),
 ]
 
 
@@ -410,13 +553,16 @@ def test_schema_obeys(catalog: Catalog, lint: Lint, offenders_are: str) -> None:
 
 
 def test_private_schema_is_not_served(catalog: Catalog, postgrest_url: str) -> None:
-    # given a signed-in user, and every helper function the private schema holds
+    # given a signed-in user, and every helper function the private schema holds but for
+    # those a public wrapper of the same name deliberately serves
     token = jwt.encode(
         {"role": "authenticated", "sub": "00000000-0000-4000-8000-000000000001"}, JWT_SECRET
     )
     helpers = catalog.execute(
         "select p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace"
         " where n.nspname = 'private'"
+        "   and not exists (select from pg_proc w join pg_namespace wn on wn.oid = w.pronamespace"
+        "                   where wn.nspname = 'public' and w.proname = p.proname)"
     ).fetchall()
     with httpx.Client(base_url=postgrest_url, headers={"Authorization": f"Bearer {token}"}) as api:
         # when they ask for the schema, or call its functions through the Data API
@@ -540,6 +686,48 @@ LINT_SELF_TESTS: list[tuple[Lint, str, list[str]]] = [
         ['public.notes policy "bad mixed"', 'public.notes policy "bad uid"'],
     ),
     (
+        id_branches_for_the_wrong_role,
+        """
+        create table public.notes (id int primary key, owner uuid, guest text);
+        create policy "good user" on public.notes for select to authenticated
+            using (owner = (select auth.uid()));
+        create policy "good guest" on public.notes for select to anon
+            using (guest = (select auth.jwt() ->> 'guest_session'));
+        create policy "bad user for anon" on public.notes for update to anon
+            using (owner = (select auth.uid())) with check (true);
+        create policy "bad user for both" on public.notes for delete to anon, authenticated
+            using (owner = (select (auth.jwt() ->> 'sub')::uuid));
+        create policy "bad guest for users" on public.notes for insert to authenticated
+            with check (guest = (select auth.jwt() ->> 'guest_session'));
+        """,
+        [
+            'public.notes policy "bad guest for users"',
+            'public.notes policy "bad user for anon"',
+            'public.notes policy "bad user for both"',
+        ],
+    ),
+    (
+        caller_ids_read_without_the_role,
+        """
+        create schema private;
+        create function private.good_user() returns uuid language sql stable
+            set search_path = ''
+            as $$ select case when auth.role() = 'authenticated' then auth.uid() end $$;
+        create function private.good_guest() returns text language sql stable
+            set search_path = ''
+            as $$ select case when auth.role() = 'anon' then auth.jwt() ->> 'guest_session' end $$;
+        create function private.bad_user() returns uuid language sql stable
+            set search_path = '' as $$ select auth.uid() $$;
+        create function private.bad_guest_for_users() returns text language sql stable
+            set search_path = ''
+            as $$ select case when auth.role() = 'authenticated'
+                              then auth.jwt() ->> 'guest_session' end $$;
+        create table public.notes (
+            id int primary key, good uuid default private.good_user(), bad uuid default auth.uid());
+        """,
+        ["private.bad_guest_for_users()", "private.bad_user()", "public.notes.bad default"],
+    ),
+    (
         unindexed_policy_columns,
         """
         create table public.teams (id int primary key, owner uuid, name text);
@@ -595,6 +783,37 @@ LINT_SELF_TESTS: list[tuple[Lint, str, list[str]]] = [
             set search_path = '' as 'select 1';
         """,
         ["public.bad()"],
+    ),
+    (
+        functions_without_owner_comment,
+        """
+        create schema private;
+        create function private.good() returns int language sql as 'select 1';
+        comment on function private.good() is 'Owner: billing. Called by: projects (as the user).';
+        create function private.bad() returns int language sql as 'select 1';
+        create function public.bad_wording(n int) returns int language sql as 'select n';
+        comment on function public.bad_wording(int) is 'Adds nothing.';
+        """,
+        ["private.bad()", "public.bad_wording(n integer)"],
+    ),
+    (
+        client_writable_columns_without_size_limit,
+        """
+        create table public.notes (
+            id int primary key,
+            title text constraint notes_title_length check (length(title) <= 200),
+            body jsonb,
+            tags text[],
+            code varchar(10),
+            server_note text
+        );
+        revoke all on public.notes from anon, authenticated;
+        grant insert (id, title, body) on public.notes to authenticated;
+        grant update (tags, code) on public.notes to anon;
+        grant update (server_note) on public.notes to service_role;
+        create table public.wide_open (id int primary key, note text);
+        """,
+        ["public.notes.body", "public.notes.tags", "public.wide_open.note"],
     ),
 ]
 

@@ -3,6 +3,10 @@
 Actors: the anon key alone, guests A and B, users A and B, and the service role. Each tries to
 read, insert, update, move and delete its own rows and other tenants' rows. Only what SPEC §1
 allows may succeed. Every write is sent with `Prefer: tx=rollback`, so the world never changes.
+
+Two more actors hold tokens no issuer of ours mints but anyone can have signed with the project
+secret for another purpose (an OAuth state naming a user): an `anon` token whose `sub` is user A,
+and user B's token carrying guest A's claim. The first must be nobody, the second only user B.
 """
 
 import uuid
@@ -17,12 +21,15 @@ import pytest
 from tests.conftest import JWT_SECRET
 from tests.tenancy import (
     GUEST_A,
+    GUEST_B,
     TENANTS,
     USER_A,
+    USER_B,
     Tenant,
     World,
     anon_key,
     build_world,
+    mint,
     service_role_key,
     tenant_token,
 )
@@ -252,6 +259,14 @@ class Actor:
     name: str
     kind: str  # "user", "guest", "anon" (the anon key alone) or "service"
     tenant: Tenant | None
+    extra_claims: tuple[tuple[str, str | None], ...] = ()  # what the token carries beyond its kind
+
+    def token(self) -> str:
+        if self.kind == "service":
+            return service_role_key(JWT_SECRET)
+        if self.tenant is None:
+            return mint(JWT_SECRET, {"role": "anon", "iss": "supabase", **dict(self.extra_claims)})
+        return tenant_token(JWT_SECRET, self.tenant, dict(self.extra_claims))
 
     def victims(self, table: Table, world: World) -> list[Tenant]:
         """The other tenants that own a row of this table."""
@@ -261,6 +276,8 @@ class Actor:
 ACTORS = [
     Actor("anon_key", "anon", None),
     *(Actor(t.name, t.kind, t) for t in TENANTS),
+    Actor("anon_naming_user_a", "anon", None, (("sub", USER_A.user_id),)),
+    Actor("user_b_claiming_guest_a", "user", USER_B, (("guest_session", GUEST_A.session_id),)),
     Actor("service_role", "service", None),
 ]
 CLIENTS = [actor for actor in ACTORS if actor.kind != "service"]
@@ -330,11 +347,7 @@ def http(postgrest_url: str) -> Iterator[httpx.Client]:
 
 
 def api_for(http: httpx.Client, actor: Actor) -> Api:
-    if actor.kind == "service":
-        return Api(http, service_role_key(JWT_SECRET))
-    if actor.tenant is None:
-        return Api(http, anon_key(JWT_SECRET))
-    return Api(http, tenant_token(JWT_SECRET, actor.tenant))
+    return Api(http, actor.token())
 
 
 def own_key(table: Table, world: World, actor: Actor) -> Any:
@@ -593,3 +606,35 @@ def test_only_admins_read_page_views(database_url: str, world: World, http: http
             conn.execute("delete from public.users where id = %s", (admin.user_id,))
 
     assert seen == world.keys("page_views")
+
+
+# v0's ids a tenant records; each is unique only under its owner's project or chat.
+OWNER_SCOPED_IDS = [
+    ("projects", "v0_project_id"),
+    ("chats", "v0_chat_id"),
+    ("versions", "v0_version_id"),
+]
+
+
+@pytest.mark.parametrize(("table_name", "column"), OWNER_SCOPED_IDS)
+@pytest.mark.parametrize(
+    ("tenant", "other"), [(USER_B, USER_A), (GUEST_B, GUEST_A)], ids=["user", "guest"]
+)
+def test_an_id_another_tenant_recorded_is_free_for_mine(
+    table_name: str, column: str, tenant: Tenant, other: Tenant, world: World, http: httpx.Client
+) -> None:
+    # given the id another tenant recorded
+    table = next(table for table in TABLES if table.name == table_name)
+    [recorded] = http.get(
+        f"/{table_name}",
+        params={"select": column, "id": f"eq.{world.row(table_name, other.name)}"},
+        headers=api_for(http, SERVICE).headers,
+    ).json()
+
+    # when the tenant records the same id in its own project or chat
+    result = api_for(http, Actor(tenant.name, tenant.kind, tenant)).insert(
+        table, {**table.new_row(world, tenant), column: recorded[column]}
+    )
+
+    # then it is stored: no conflict tells it the id exists, or lets the other tenant squat it
+    assert result == 1
