@@ -1,10 +1,11 @@
 """A tiny service built with the shared factory: test-only routes that fail in every way."""
 
 from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
 import msgspec
 import pytest
-from litestar import Litestar, Router, get, post
+from litestar import Litestar, Router, get, post, route
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from litestar.testing import AsyncTestClient
@@ -15,15 +16,17 @@ from shared.config import Settings
 from shared.data.plane import DataPlane
 from shared.errors import Conflict
 from shared.identity import Caller
+from shared.wire import RequestBody
 from tests.conftest import JWT_SECRET
 from tests.fakes.redis_fixtures import REDIS_URL
 
 SECRET_IN_ERROR = "postgres://admin:hunter2@db.internal"
 
 
-class ProjectCreate(msgspec.Struct, frozen=True, rename="camel"):
+class ProjectCreate(RequestBody, frozen=True):
     project_name: str
-    page_count: int
+    page_count: Annotated[int, msgspec.Meta(ge=1)]
+    palette: tuple[str, ...] = ()
 
 
 class ProjectCreated(msgspec.Struct, frozen=True, rename="camel"):
@@ -33,6 +36,16 @@ class ProjectCreated(msgspec.Struct, frozen=True, rename="camel"):
 @post("/projects")
 async def create_project(data: JSONBody[ProjectCreate]) -> ProjectCreated:
     return ProjectCreated(project_name=data.project_name)
+
+
+@post("/anything")
+async def take_anything(data: JSONBody[dict[str, Any]]) -> None:
+    """Any JSON object, to show how bodies are refused before a type is applied."""
+
+
+@route("/touch", http_method=["POST", "PUT", "PATCH", "DELETE"], status_code=204)
+async def touch() -> None:
+    """A bodyless state change, as logout is."""
 
 
 @get("/taken")
@@ -57,7 +70,10 @@ async def wiring(
     return {"plane": data_plane.name, "audience": settings.jwt_audience}
 
 
-probe_router = Router(path="/probe", route_handlers=[create_project, taken, crash, whoami, wiring])
+probe_router = Router(
+    path="/probe",
+    route_handlers=[create_project, take_anything, touch, taken, crash, whoami, wiring],
+)
 
 
 @pytest.fixture(scope="session")
