@@ -10,14 +10,21 @@ from typing import get_args
 import click
 import uvicorn
 from litestar import Litestar
+from psycopg.conninfo import conninfo_to_dict
 
 from services import SERVICE_NAMES, app_factory_path
 from services.gateway import create_gateway
 from shared.config import DataPlaneName, Settings, load_settings
-from shared.local_stack import LocalStackError, open_dev_stack
-from shared.migrations import SUPABASE_DIR, MigrationError, local_migrations, migrate, reset
+from shared.local_stack import DEV_HOST, DevStack, LocalStackError, open_dev_stack
+from shared.migrations import (
+    SUPABASE_DIR,
+    MigrationError,
+    create_missing_database,
+    local_migrations,
+    migrate,
+    reset,
+)
 
-DEV_HOST = "127.0.0.1"
 # Seconds `dev` lets open requests finish after Ctrl-C before it stops the servers under them.
 DEV_GRACEFUL_SHUTDOWN_S = 5
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -55,10 +62,14 @@ def db() -> None:
 def migrate_command(settings: Settings, database_url: str | None, supabase_dir: Path) -> None:
     """Apply pending migrations.
 
-    Outside Supabase, first applies the bootstrap in supabase/local/.
+    Creates the database first if it is missing on this machine. Outside Supabase, first applies
+    the bootstrap in supabase/local/.
     """
+    url = _require_url(database_url, settings)
     try:
-        applied = migrate(_require_url(database_url, settings), supabase_dir)
+        if create_missing_database(url):
+            click.echo(f"created database {conninfo_to_dict(url)['dbname']}")
+        applied = migrate(url, supabase_dir)
     except MigrationError as error:
         raise click.ClickException(str(error)) from error
     _report_applied(applied, supabase_dir)
@@ -121,20 +132,33 @@ def dev_command(settings: Settings, data_plane: DataPlaneName | None, port: int)
     try:
         with ExitStack() as running:
             stack = running.enter_context(
-                open_dev_stack(settings, data_plane=data_plane or settings.data_plane)
+                open_dev_stack(
+                    settings, data_plane=data_plane or settings.data_plane, gateway_port=port
+                )
             )
             # Registered last, so it runs first on the way out: a second Ctrl-C cannot cut the
             # stopping of the servers short.
             running.callback(_ignore_stop_signals)
-            for part, where in stack.endpoints.items():
-                click.echo(f"{part:<10} {where}")
-            gateway_url = f"http://{DEV_HOST}:{port}"
-            click.echo(f"{'gateway':<10} {gateway_url}  (API docs: {gateway_url}/schema)")
+            _report_stack(stack, port)
             _serve_gateway(lambda: create_gateway(stack.settings), port)
     except KeyboardInterrupt:
         click.echo("stopped")
     except (LocalStackError, MigrationError) as error:
         raise click.ClickException(str(error)) from error
+
+
+def _report_stack(stack: DevStack, port: int) -> None:
+    """Where each part runs, then what a newcomer needs to call the API at once."""
+    lines = list(stack.endpoints.items())
+    gateway_url = f"http://{DEV_HOST}:{port}"
+    lines.append(("gateway", f"{gateway_url}  (API docs: {gateway_url}/schema)"))
+    if stack.settings.public_base_url != gateway_url:
+        lines.append(("public url", f"{stack.settings.public_base_url}  (PUBLIC_BASE_URL)"))
+    lines += [("demo login", f"{login.email} / {login.password}") for login in stack.demo_logins]
+    lines += [(f"{role} key", key) for role, key in stack.local_keys.items()]
+    width = max(len(label) for label, _ in lines)
+    for label, text in lines:
+        click.echo(f"{label:<{width}}  {text}")
 
 
 def _serve_gateway(factory: Callable[[], Litestar], port: int) -> None:

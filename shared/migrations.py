@@ -177,6 +177,52 @@ def migrate(database_url: str, supabase_dir: Path = SUPABASE_DIR) -> list[str]:
     return [migration.version for migration in pending]
 
 
+def create_missing_database(database_url: str) -> bool:
+    """Create the database `database_url` names if the server does not have it yet.
+
+    Only on this machine (loopback or a Unix socket, judged like `reset`); a database missing on
+    any other host is a `MigrationError` saying to create it there. Returns whether it created
+    one. A URL that names no database, or a server that cannot be reached, is left to `migrate`,
+    whose error says why it cannot connect.
+    """
+    params = conninfo_to_dict(database_url)
+    database = str(params.get("dbname") or "")
+    if not database or database in MAINTENANCE_DATABASES or _database_answers(database_url):
+        return False
+    try:
+        conn = psycopg.connect(make_conninfo(database_url, dbname="postgres"), autocommit=True)
+    except psycopg.OperationalError:
+        return False
+    with conn:
+        exists = conn.execute(
+            "select from pg_catalog.pg_database where datname = %s", (database,)
+        ).fetchone()
+        if exists is not None:
+            return False
+        landed = conn.info.hostaddr or conn.info.host
+        if not _is_local_host(landed):
+            raise MigrationError(
+                f"database {database!r} does not exist on {landed}; create it there first "
+                f"(e.g. `createdb {database}`), then migrate"
+            )
+        try:
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
+        except psycopg.errors.DuplicateDatabase:
+            # Another run created it between our look and our create: the database is there.
+            return False
+    return True
+
+
+def load_seed(database_url: str, supabase_dir: Path = SUPABASE_DIR) -> bool:
+    """Run `supabase_dir/seed.sql` in one transaction; returns whether there was one."""
+    seed = supabase_dir / "seed.sql"
+    if not seed.is_file():
+        return False
+    with _connect(database_url) as conn:
+        _apply_file(conn, seed)
+    return True
+
+
 def reset(database_url: str, supabase_dir: Path = SUPABASE_DIR) -> ResetOutcome:
     """Drop and recreate a database on this machine, migrate it and load `seed.sql`.
 
@@ -196,11 +242,16 @@ def reset(database_url: str, supabase_dir: Path = SUPABASE_DIR) -> ResetOutcome:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(name))
         conn.execute(sql.SQL("create database {}").format(name))
     applied = migrate(database_url, supabase_dir)
-    seed = supabase_dir / "seed.sql"
-    if seed.is_file():
-        with _connect(database_url) as conn:
-            _apply_file(conn, seed)
-    return ResetOutcome(database=database, applied=applied, seeded=seed.is_file())
+    seeded = load_seed(database_url, supabase_dir)
+    return ResetOutcome(database=database, applied=applied, seeded=seeded)
+
+
+def _database_answers(database_url: str) -> bool:
+    try:
+        psycopg.connect(database_url).close()
+    except psycopg.OperationalError:
+        return False
+    return True
 
 
 def _connect(database_url: str) -> psycopg.Connection[tuple[object, ...]]:
