@@ -1,5 +1,6 @@
 # Every target bootstraps what it needs: uv into .uv/, the locked environment into .venv/.
 PYTHON ?= python3
+PORT ?= 8000
 UV_VERSION := 0.13.9
 UV := .uv/bin/uv
 VENV := .venv/.synced
@@ -27,9 +28,10 @@ format: $(VENV)
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
 
-# Every service on http://127.0.0.1:8000, on embedded Postgres and Valkey unless configured.
+# Every service on http://127.0.0.1:$(PORT) (`make dev PORT=8100`), on embedded Postgres and Valkey
+# unless configured.
 dev: $(VENV)
-	.venv/bin/sajtmaskin dev
+	.venv/bin/sajtmaskin dev --port $(PORT)
 
 # Benchmarks on this machine; each prints ratios against a baseline measured in the same run.
 bench: $(VENV)

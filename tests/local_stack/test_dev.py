@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 
 import httpx
+import jwt
 import pytest
 
-from shared.local_stack import free_port
+from shared.local_stack import API_KEY_ISSUER, free_port, seed_demo_logins
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 SAJTMASKIN = Path(sys.executable).with_name("sajtmaskin")
@@ -78,6 +79,82 @@ def test_dev_serves_the_gateway_and_stops_everything_it_started(
     assert not _listening(_printed_port("redis", printed))
     if data_plane == "postgrest":
         assert not _listening(_printed_port("postgrest", printed))
+
+
+def test_a_newcomer_signs_in_as_a_printed_demo_user_and_gets_mail_linking_to_the_dev_port(
+    tmp_path: Path,
+) -> None:
+    # given `sajtmaskin dev --port N` on a fresh state directory, nothing configured
+    state_dir = tmp_path / "state"
+    output = tmp_path / "dev.log"
+    port = free_port()
+    environment = {key: value for key, value in os.environ.items() if key not in CONFIGURATION}
+    environment |= {"SAJTMASKIN_STATE_DIR": str(state_dir), "PUBLIC_BASE_URL": ""}
+    gateway = f"http://127.0.0.1:{port}"
+    link = re.compile(rf"{re.escape(gateway)}/auth/verify-email\?token=[\w%-]+")
+
+    with output.open("wb") as log:
+        process = subprocess.Popen(
+            [SAJTMASKIN, "dev", "--port", str(port)],
+            cwd=REPOSITORY,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_until_serving(f"{gateway}/health", process, output)
+        printed = output.read_text()
+        demo_logins = re.findall(r"^demo login\s+(\S+) / (\S+)$", printed, re.MULTILINE)
+        keys = dict(re.findall(r"^(anon|service_role) key\s+(\S+)$", printed, re.MULTILINE))
+
+        # when each printed demo user signs in, and someone new registers
+        sign_ins = [
+            httpx.post(f"{gateway}/auth/login", json={"email": email, "password": password})
+            for email, password in demo_logins
+        ]
+        registered = httpx.post(
+            f"{gateway}/auth/register",
+            json={"email": "newcomer@example.com", "password": "a long enough password"},
+        )
+        mailed = _wait_for_line(link, process, output)
+        verified = httpx.get(mailed)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+    # then every seeded user signs in with the printed password
+    assert [(login.email, login.password) for login in seed_demo_logins()] == demo_logins
+    assert demo_logins
+    assert [response.status_code for response in sign_ins] == [200] * len(demo_logins)
+    # and the printed keys are the anon and service-role keys of the local JWT secret
+    secret = (state_dir / "jwt_secret").read_text().strip()
+    claims = {role: jwt.decode(key, secret, ["HS256"]) for role, key in keys.items()}
+    assert {role: (c["role"], c["iss"]) for role, c in claims.items()} == {
+        "anon": ("anon", API_KEY_ISSUER),
+        "service_role": ("service_role", API_KEY_ISSUER),
+    }
+    # and the verification mail (written to the log) links to this gateway, where it works
+    assert registered.status_code == 201, registered.text
+    assert verified.status_code in (302, 303)
+    assert verified.headers["location"].endswith("verified=success")
+
+
+def _wait_for_line(pattern: re.Pattern[str], process: subprocess.Popen[bytes], output: Path) -> str:
+    """The first match of `pattern` in what `dev` prints, waiting for the mail sender's pass."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        match = pattern.search(output.read_text())
+        if match:
+            return match[0]
+        if process.poll() is not None:
+            break
+        time.sleep(0.2)
+    pytest.fail(f"no {pattern.pattern} in what `sajtmaskin dev` printed:\n{output.read_text()}")
 
 
 def _wait_until_serving(url: str, process: subprocess.Popen[bytes], output: Path) -> None:
