@@ -66,7 +66,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     public_base_url: str = "http://127.0.0.1:8000"
     """`PUBLIC_BASE_URL`: where clients reach the gateway; links in mail and OAuth redirects.
-    Unset under `sajtmaskin dev --port N`, the gateway's own http://127.0.0.1:N."""
+    Left unset, `sajtmaskin dev --port N` uses its own http://127.0.0.1:N."""
 
     app_base_url: str = "http://127.0.0.1:3000"
     """`APP_BASE_URL`: the frontend, where verification and OAuth flows send the browser back."""
