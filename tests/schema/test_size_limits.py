@@ -164,7 +164,9 @@ def test_a_value_past_its_limit_is_refused_and_one_at_it_is_stored(
     assert stored.status_code == 201, stored.text
 
 
-@pytest.mark.parametrize(("column", "value"), [("name", "n" * 201), ("image", url_of(2_049))])
+@pytest.mark.parametrize(
+    ("column", "value"), [("name", "n" * 201), ("image", url_of(2_049))], ids=["name", "image"]
+)
 def test_a_user_cannot_store_an_oversize_profile(
     column: str, value: str, database_url: str, http: httpx.Client
 ) -> None:
