@@ -19,9 +19,10 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from bench.measure import Figures, measure, table
+from bench.servers import postgres_server_url
 from services.auth.app import create_app
 from services.auth.passwords import HASHER, check_password
-from shared.config import Settings, load_settings
+from shared.config import Settings
 from shared.identity import TokenVerifier
 from shared.migrations import migrate
 
@@ -134,7 +135,7 @@ async def verification_figures() -> list[Figures]:
 
 
 def main() -> None:
-    server_url = load_settings().database_url or "postgresql://postgres@127.0.0.1:5432/postgres"
+    server_url = postgres_server_url()
     name, database_url = login_database(server_url)
     try:
         logins = asyncio.run(login_figures(database_url))

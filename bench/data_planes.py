@@ -28,7 +28,8 @@ from psycopg.conninfo import make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
 from bench.measure import Figures, measure, table
-from shared.config import Settings, load_settings
+from bench.servers import postgres_server_url
+from shared.config import Settings
 from shared.data.plane import DataPlane, open_data_plane
 from shared.data.query import Select, desc
 from shared.identity import Caller
@@ -195,7 +196,7 @@ async def endpoint_figures(url: str, plane: str, token: str) -> list[Figures]:
 
 
 def main() -> None:
-    server_url = load_settings().database_url or "postgresql://postgres@127.0.0.1:5432/postgres"
+    server_url = postgres_server_url()
     secret = secrets.token_urlsafe(32)
     with (
         bench_database(server_url) as database_url,
