@@ -27,8 +27,9 @@
 -- constraints `<table>_<column>_length` (characters) or `<table>_<column>_size` (bytes of code,
 -- or of a jsonb value's text form):
 --   identifiers and codes (v0/Vercel ids, session and template ids, category, source,
---     model, mime type, status)                                          100 characters
---   names (project, company, industry, location, user, company in an audit)  200
+--     model, mime type)                                                  100 characters
+--   names (project, company, industry, location, user; an audit's company)  200
+--   domains                                                              253
 --   file names (filename, original_name)                                 255
 --   paths (object paths, file list paths, thumbnails)                    1,024
 --   URLs (demo, web, inspector, deployment, blob, website, image)        2,048
