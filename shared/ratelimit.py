@@ -14,6 +14,16 @@ without Redis follows the same rule.
 When the shared store does not answer within its deadline the policy decides: `open` lets the
 request through (reads, page views), `local` asks the in-process limiter (login, register,
 checkout, and anything that spends money). Either is logged and counted, never a hang or a 500.
+
+Each policy also says what it counts per (`keyed_on`):
+- `caller`: the signed-in user, else the guest session, else the client address. For work a
+  caller does with its identity (generate, deploy, reads).
+- `client_address`: the client's address, whatever token comes with the request. For the
+  anti-abuse limits (register, login, verification and reset mails, new guest sessions): a guest
+  session is free to mint, so keying these on it would give one address unlimited attempts.
+- `given`: an identity the service passes itself, `limiter.require(name, identity)`: the email
+  tried (`login_email`) or the address a mail goes to (`mail_recipient`, hashed), so that nobody
+  can guess one account's password from many addresses or mail-bomb one inbox.
 """
 
 import functools
@@ -45,6 +55,7 @@ FALLBACKS = Counter(
 )
 
 WhenStoreDown = Literal["open", "local"]
+KeyedOn = Literal["caller", "client_address", "given"]
 RATE_LIMIT_OPT = "rate_limit"  # a route's `opt` key naming its policy; False for none
 LOCAL_KEYS_KEPT = 100_000
 
@@ -53,17 +64,20 @@ class Policy(msgspec.Struct, frozen=True):
     limit: int  # requests allowed at once, and per window on average
     window_s: int
     when_store_down: WhenStoreDown
+    keyed_on: KeyedOn = "caller"
 
 
 MINUTE, HOUR = 60, 3600
 # SPEC §8. Routes name these with `opt={"rate_limit": "<name>"}`; unnamed routes get "reads"
-# (GET, HEAD) or "default".
+# (GET, HEAD) or "default". `given` policies are for `RateLimiter.require` only.
 POLICIES: Mapping[str, Policy] = {
-    "register": Policy(5, 15 * MINUTE, "local"),
-    "login": Policy(20, 15 * MINUTE, "local"),
-    "login_email": Policy(20, 15 * MINUTE, "local"),
-    "resend_verification": Policy(6, HOUR, "local"),
-    "password_reset": Policy(6, HOUR, "local"),
+    "register": Policy(5, 15 * MINUTE, "local", "client_address"),
+    "login": Policy(20, 15 * MINUTE, "local", "client_address"),
+    "login_email": Policy(20, 15 * MINUTE, "local", "given"),
+    "resend_verification": Policy(6, HOUR, "local", "client_address"),
+    "password_reset": Policy(6, HOUR, "local", "client_address"),
+    "guest_session": Policy(10, HOUR, "local", "client_address"),
+    "mail_recipient": Policy(3, HOUR, "local", "given"),
     "generate": Policy(20, MINUTE, "local"),
     "refine": Policy(30, MINUTE, "local"),
     "deploy": Policy(8, MINUTE, "local"),
@@ -273,9 +287,10 @@ def _within(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6N
 
 
 class RateLimitMiddleware:
-    """Applies each route's policy (its `opt["rate_limit"]`, else "reads"/"default") per caller:
-    the verified user, else the guest session, else the client's IP. Limited requests get a 429
-    problem; every limited route's responses carry the RateLimit-* headers."""
+    """Applies each route's policy (its `opt["rate_limit"]`, else "reads"/"default") to what the
+    policy is keyed on: the caller (the verified user, else the guest session, else the client
+    address) or the client address alone. Limited requests get a 429 problem; every limited
+    route's responses carry the RateLimit-* headers."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -287,8 +302,9 @@ class RateLimitMiddleware:
         if scope["type"] != ScopeType.HTTP or policy is None or not settings.rate_limit_enabled:
             await self.app(scope, receive, send)
             return
-        identity = await _identity(scope, settings.trusted_proxies)
-        decision = await state.limiter.require(policy, identity)
+        limiter: RateLimiter = state.limiter
+        identity = await _identity(scope, limiter.policies[policy], settings.trusted_proxies)
+        decision = await limiter.require(policy, identity)
         headers = [
             (name.lower().encode(), value.encode()) for name, value in decision.headers().items()
         ]
@@ -311,7 +327,11 @@ def _policy_of(scope: Scope) -> str | None:
     return "reads" if scope.get("method") in ("GET", "HEAD") else "default"
 
 
-async def _identity(scope: Scope, trusted_proxies: Iterable[str]) -> str:
+async def _identity(scope: Scope, policy: Policy, trusted_proxies: Iterable[str]) -> str:
+    if policy.keyed_on == "given":
+        raise ValueError("a policy keyed on a given identity is for RateLimiter.require only")
+    if policy.keyed_on == "client_address":
+        return f"ip:{client_address(scope, trusted_proxies)}"
     try:
         caller = await request_caller(Request(scope))
     except Problem:

@@ -29,7 +29,17 @@ def view() -> str:
     return "viewed"
 
 
-probe_router = Router(path="/probe", route_handlers=[read, deploy, view])
+@post("/register", opt={"rate_limit": "register"}, sync_to_thread=False)
+def register() -> str:
+    return "registered"
+
+
+@post("/guest", opt={"rate_limit": "guest_session"}, sync_to_thread=False)
+def guest() -> str:
+    return "a guest session"
+
+
+probe_router = Router(path="/probe", route_handlers=[read, deploy, view, register, guest])
 
 ClientFactory = Callable[..., AsyncTestClient[Litestar]]
 
