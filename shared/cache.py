@@ -1,11 +1,12 @@
-"""Typed caches of the seed's Redis key families: read-through, and never the source of truth.
+"""Typed caches of Redis key families: read-through, and never the source of truth.
 
 A read that cannot reach Redis in time (`StoreUnavailable`, under the cache deadline) is a miss
 and the database answers; a write or an invalidation that cannot is logged and dropped. Values
 are msgspec JSON of the type the caller names; every key carries the deployment's prefix.
 
+    PROJECT_META = CacheFamily("project:meta:", HOUR_S)   # in the owning service
     project = await cache.get_or_load(PROJECT_META.key(project_id), ProjectMeta, load_meta)
-    await cache.invalidate(PROJECT_META.key(project_id), PROJECT_LIST.key(owner_id))
+    await cache.invalidate(PROJECT_META.key(project_id), USER_SESSION.key(owner_id))
 """
 
 import asyncio
@@ -46,15 +47,11 @@ class CacheKey:
     """The key in Redis, before the deployment's prefix."""
 
 
+# The families more than one service uses live here; a service's own families live with it
+# (e.g. services/projects/cache.py).
 USER_SESSION = CacheFamily("user:session:", 7 * DAY_S, store="sessions")
-GENERIC = CacheFamily("cache:", HOUR_S)
-AUDIT = CacheFamily("audit:", DAY_S)
-AUDIT_LIST = CacheFamily("audit_list:", DAY_S)
-PROJECT_FILES = CacheFamily("project:files:", HOUR_S)
-PROJECT_META = CacheFamily("project:meta:", HOUR_S)
-PROJECT_LIST = CacheFamily("cache:projects:list:", HOUR_S)
-VIDEO_JOB = CacheFamily("video:job:", DAY_S)
-PREVIEW = CacheFamily("preview:", DAY_S)
+"""The public user JSON: written by auth on sign-in and profile changes, refreshed or dropped
+by every service that changes the user (billing's balance too)."""
 
 
 class Cache:

@@ -12,19 +12,15 @@ import msgspec
 import pytest
 import redis.asyncio as redis_asyncio
 
-from shared.cache import (
+from services.projects.cache import (
     AUDIT,
     AUDIT_LIST,
-    GENERIC,
     PREVIEW,
     PROJECT_FILES,
     PROJECT_LIST,
     PROJECT_META,
-    USER_SESSION,
-    VIDEO_JOB,
-    Cache,
-    CacheFamily,
 )
+from shared.cache import USER_SESSION, Cache, CacheFamily
 from shared.config import Settings
 from shared.kv import Stores, open_stores
 from shared.logging import configure_logging
@@ -172,13 +168,11 @@ async def test_one_invalidation_deletes_entries_of_several_families_and_stores(
     ("family", "key_format", "ttl_s"),
     [
         pytest.param(USER_SESSION, "user:session:{}", 7 * 24 * 3600, id="user_session"),
-        pytest.param(GENERIC, "cache:{}", 3600, id="generic"),
         pytest.param(AUDIT, "audit:{}", 24 * 3600, id="audit"),
         pytest.param(AUDIT_LIST, "audit_list:{}", 24 * 3600, id="audit_list"),
         pytest.param(PROJECT_FILES, "project:files:{}", 3600, id="project_files"),
         pytest.param(PROJECT_META, "project:meta:{}", 3600, id="project_meta"),
         pytest.param(PROJECT_LIST, "cache:projects:list:{}", 3600, id="project_list"),
-        pytest.param(VIDEO_JOB, "video:job:{}", 24 * 3600, id="video_job"),
         pytest.param(PREVIEW, "preview:{}", 24 * 3600, id="preview"),
     ],
 )
