@@ -1,11 +1,12 @@
 """The base of every request body a service accepts.
 
-    class ProjectCreate(RequestBody, frozen=True):
+    class ProjectCreate(RequestBody):
         name: Annotated[str, Meta(min_length=1, max_length=120)]
         category: str | None = None
 
 Fields are camelCase on the wire, and a field the body type does not name is refused (422
 naming it) rather than silently dropped: `{"diamonds": 9999}` must never look accepted.
+(Subclasses stay unfrozen: type checkers refuse a frozen Struct over an unfrozen base.)
 """
 
 from typing import Any

@@ -23,7 +23,7 @@ from tests.fakes.redis_fixtures import REDIS_URL
 SECRET_IN_ERROR = "postgres://admin:hunter2@db.internal"
 
 
-class ProjectCreate(RequestBody, frozen=True):
+class ProjectCreate(RequestBody):
     project_name: str
     page_count: Annotated[int, msgspec.Meta(ge=1)]
     palette: tuple[str, ...] = ()

@@ -144,25 +144,26 @@ async def test_the_token_of_a_disabled_user_is_refused_at_once(
     assert response.json()["code"] == "session_ended"
 
 
-async def test_a_repository_as_the_caller_sees_the_callers_rows_only(
-    access: AsyncTestClient[Litestar], database_url: str
-) -> None:
+@pytest.fixture
+def alice(database_url: str) -> Person:
+    """A user with a site, beside another user with one."""
     alice, bob = a_user(database_url), a_user(database_url)
     sites(database_url, alice, "Alice's bakery")
     sites(database_url, bob, "Bob's barber")
+    return alice
 
+
+async def test_a_repository_as_the_caller_sees_the_callers_rows_only(
+    access: AsyncTestClient[Litestar], alice: Person
+) -> None:
     response = await access.get("/access/mine", headers=bearer(alice))
 
     assert response.json() == ["Alice's bakery"]
 
 
 async def test_a_repository_as_the_service_role_sees_every_row(
-    access: AsyncTestClient[Litestar], database_url: str
+    access: AsyncTestClient[Litestar], alice: Person
 ) -> None:
-    alice, bob = a_user(database_url), a_user(database_url)
-    sites(database_url, alice, "Alice's bakery")
-    sites(database_url, bob, "Bob's barber")
-
     names = (await access.get("/access/everyones")).json()
 
     assert {"Alice's bakery", "Bob's barber"} <= set(names)

@@ -4,8 +4,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.app.conftest import SECRET_IN_ERROR
-from tests.conftest import JWT_SECRET
-from tests.tenancy import USER_A, tenant_token
+from tests.world import a_user, bearer
 
 Client = AsyncTestClient[Litestar]
 
@@ -87,12 +86,14 @@ async def test_a_malformed_token_is_a_401_problem(probe: Client) -> None:
     assert response.json()["code"] == "invalid_token"
 
 
-async def test_the_caller_dependency_verifies_a_user_token(probe: Client) -> None:
-    token = tenant_token(JWT_SECRET, USER_A)
+async def test_the_caller_dependency_verifies_a_user_token(
+    probe: Client, database_url: str
+) -> None:
+    alice = a_user(database_url)
 
-    response = await probe.get("/probe/whoami", headers={"Authorization": f"Bearer {token}"})
+    response = await probe.get("/probe/whoami", headers=bearer(alice))
 
-    assert response.json() == {"kind": "user", "userId": USER_A.user_id}
+    assert response.json() == {"kind": "user", "userId": alice.user_id}
 
 
 async def test_handlers_receive_the_data_plane_and_the_settings(probe: Client) -> None:

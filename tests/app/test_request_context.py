@@ -8,8 +8,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from shared.logging import ACCESS_LOGGER
-from tests.conftest import JWT_SECRET
-from tests.tenancy import USER_A, tenant_token
+from tests.world import a_guest, bearer
 
 Client = AsyncTestClient[Litestar]
 
@@ -44,11 +43,10 @@ async def test_error_responses_carry_the_request_id(probe: Client) -> None:
 async def test_each_request_writes_one_access_line_without_its_token(
     probe: Client, caplog: pytest.LogCaptureFixture
 ) -> None:
-    token = tenant_token(JWT_SECRET, USER_A)
+    token = a_guest().token
 
     await probe.get(
-        "/probe/whoami?code=one-time-secret",
-        headers={"Authorization": f"Bearer {token}", "X-Request-ID": "audit-7"},
+        "/probe/whoami?code=one-time-secret", headers={**bearer(token), "X-Request-ID": "audit-7"}
     )
 
     lines = [record.msg for record in caplog.records if record.name == ACCESS_LOGGER]

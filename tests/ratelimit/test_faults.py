@@ -18,7 +18,8 @@ from tests.fakes.redis_fixtures import UPSTASH_TOKEN
 from tests.fakes.redis_server import RedisServer
 from tests.fakes.upstash_server import UpstashServer
 from tests.ratelimit.conftest import probe_router
-from tests.ratelimit.test_routes import DEPLOYS_PER_MINUTE, user_headers
+from tests.ratelimit.test_routes import DEPLOYS_PER_MINUTE
+from tests.world import a_user, bearer
 
 # Above the production default (50 ms): the first decision loads the script, which on a loaded
 # machine can outlast 50 ms through the Upstash test server and fall back to the local limiter.
@@ -65,11 +66,12 @@ async def test_policies_hold_while_redis_is_down_and_resume_after(
     transport: str,
     private_redis: RedisServer,
     limited_settings: Settings,
+    database_url: str,
 ) -> None:
     with limited_by(transport, private_redis, limited_settings) as settings:
         app = create_service_app("probe", [probe_router], settings)
         async with AsyncTestClient(app) as client:
-            headers = user_headers()
+            headers = bearer(a_user(database_url))
             assert (await client.post("/probe/deploy", headers=headers)).status_code == 201
             with redis.Redis.from_url(private_redis.url) as inspector:
                 assert inspector.keys("*ratelimit:deploy:*")
@@ -90,7 +92,7 @@ async def test_policies_hold_while_redis_is_down_and_resume_after(
             assert fallbacks("page_view", "open") == opened_before + 3
 
             private_redis.start()
-            fresh = user_headers()
+            fresh = bearer(a_user(database_url))
             assert (await client.post("/probe/deploy", headers=fresh)).status_code == 201
             with redis.Redis.from_url(private_redis.url) as inspector:
                 assert inspector.keys("*ratelimit:deploy:*")

@@ -1,7 +1,6 @@
 """Limits as clients meet them: per route, per caller, with RateLimit-* headers and 429s."""
 
 import asyncio
-import uuid
 
 import msgspec
 from litestar import Litestar
@@ -10,20 +9,16 @@ from litestar.testing import AsyncTestClient
 from shared.app import create_service_app
 from shared.config import Settings
 from shared.ratelimit import client_address
-from tests.conftest import JWT_SECRET
 from tests.ratelimit.conftest import probe_router
-from tests.tenancy import Tenant, tenant_token
+from tests.world import a_user, bearer
 
 DEPLOYS_PER_MINUTE = 8
 
 
-def user_headers() -> dict[str, str]:
-    user = Tenant("user", "user", user_id=str(uuid.uuid4()))
-    return {"Authorization": f"Bearer {tenant_token(JWT_SECRET, user)}"}
-
-
-async def test_allowed_responses_carry_the_limit(probe: AsyncTestClient[Litestar]) -> None:
-    response = await probe.post("/probe/deploy", headers=user_headers())
+async def test_allowed_responses_carry_the_limit(
+    probe: AsyncTestClient[Litestar], database_url: str
+) -> None:
+    response = await probe.post("/probe/deploy", headers=bearer(a_user(database_url)))
 
     assert response.status_code == 201
     assert (
@@ -35,8 +30,9 @@ async def test_allowed_responses_carry_the_limit(probe: AsyncTestClient[Litestar
 
 async def test_the_request_over_the_limit_gets_a_429_problem(
     probe: AsyncTestClient[Litestar],
+    database_url: str,
 ) -> None:
-    headers = user_headers()
+    headers = bearer(a_user(database_url))
     for _ in range(DEPLOYS_PER_MINUTE):
         assert (await probe.post("/probe/deploy", headers=headers)).status_code == 201
 
@@ -49,20 +45,23 @@ async def test_the_request_over_the_limit_gets_a_429_problem(
     assert response.headers["RateLimit-Remaining"] == "0"
 
 
-async def test_each_user_has_a_limit_of_their_own(probe: AsyncTestClient[Litestar]) -> None:
-    first = user_headers()
+async def test_each_user_has_a_limit_of_their_own(
+    probe: AsyncTestClient[Litestar], database_url: str
+) -> None:
+    first = bearer(a_user(database_url))
     for _ in range(DEPLOYS_PER_MINUTE):
         await probe.post("/probe/deploy", headers=first)
 
-    response = await probe.post("/probe/deploy", headers=user_headers())
+    response = await probe.post("/probe/deploy", headers=bearer(a_user(database_url)))
 
     assert response.status_code == 201
 
 
 async def test_routes_without_a_policy_get_the_read_limit(
     probe: AsyncTestClient[Litestar],
+    database_url: str,
 ) -> None:
-    response = await probe.get("/probe/read", headers=user_headers())
+    response = await probe.get("/probe/read", headers=bearer(a_user(database_url)))
 
     assert response.headers["RateLimit-Limit"] == "150"
 
@@ -99,8 +98,9 @@ def test_a_trusted_proxy_names_the_client() -> None:
 
 async def test_two_instances_sharing_redis_let_exactly_the_limit_through(
     limited_settings: Settings,
+    database_url: str,
 ) -> None:
-    headers = user_headers()
+    headers = bearer(a_user(database_url))
     # A roomy deadline: a hundred requests on one test loop must not fall back to the local limiter.
     settings = msgspec.structs.replace(limited_settings, rate_limit_timeout_ms=2000)
     first = create_service_app("probe", [probe_router], settings)
