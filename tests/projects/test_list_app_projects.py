@@ -82,3 +82,15 @@ async def test_an_out_of_range_limit_names_the_parameter(
     assert response.json()["errors"] == [
         {"field": "limit", "in": "query", "message": "Expected `int` >= 1"}
     ]
+
+
+async def test_a_disabled_users_token_lists_nothing(
+    projects: AsyncTestClient[Litestar], database_url: str
+) -> None:
+    disabled = a_user(database_url, disabled_at="2026-01-01T00:00:00Z")
+    sites(database_url, disabled, "Stängd")
+
+    response = await projects.get("/projects", headers=bearer(disabled))
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "session_ended"
