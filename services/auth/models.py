@@ -30,7 +30,16 @@ IMAGE_URL_MAX = 2048
 # Our tokens are 43 characters; the cap keeps absurd input from being hashed or stored.
 TOKEN_MAX = 512
 
-RawEmail = Annotated[str, Meta(max_length=EMAIL_MAX + 66, description="An email address")]
+# The shape is checked as the field is decoded, so a bad address is reported with every other
+# invalid field; surrounding spaces are allowed here and trimmed after.
+RawEmail = Annotated[
+    str,
+    Meta(
+        max_length=EMAIL_MAX + 66,
+        pattern=rf"^\s*{EMAIL.pattern}\s*$",
+        description="An email address",
+    ),
+]
 Password = Annotated[str, Meta(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
 Token = Annotated[str, Meta(min_length=1, max_length=TOKEN_MAX)]
 

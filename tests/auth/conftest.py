@@ -34,6 +34,8 @@ def auth_settings(settings: Settings, key_prefix: str) -> Settings:
         cookie_secure=False,
         redis_url=REDIS_URL,
         redis_key_prefix=key_prefix,
+        # Limits are decided by Redis even on a machine busy running the suite in parallel.
+        rate_limit_timeout_ms=2000,
     )
 
 
