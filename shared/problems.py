@@ -38,6 +38,11 @@ MISSING_FIELD = re.compile(r"missing required field `(?P<field>[^`]+)`")
 # msgspec's "Expected `int`, got `str` - at `$.pages[0]`": the message, then where.
 ERROR_LOCATION = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 
+# msgspec names a failed `pattern` by the pattern itself; clients are told the format is wrong,
+# not handed a regular expression.
+PATTERN_MISMATCH = re.compile(r"^Expected `str` matching regex .*$", re.DOTALL)
+PATTERN_MESSAGE = "Not in the expected format"
+
 logger = structlog.stdlib.get_logger(__name__)
 
 
@@ -121,7 +126,7 @@ def _invalid_field(item: dict[str, Any]) -> FieldError:
         field = f"{field}.{missing['field']}" if field else missing["field"]
     if location == "body" and field is None and message == MISSING_BODY_MESSAGE:
         message = "A request body is required"
-    return FieldError(field=field, in_=location, message=message)
+    return FieldError(field=field, in_=location, message=_readable(message))
 
 
 def _every_body_error(request: Request[Any, Any, Any]) -> list[FieldError] | None:
@@ -156,7 +161,9 @@ def _struct_errors(struct_type: type[msgspec.Struct], body: dict[str, Any]) -> l
             assert located is not None  # the pattern matches any text
             errors.append(
                 FieldError(
-                    field=f"{name}{located['path'] or ''}", in_="body", message=located["message"]
+                    field=f"{name}{located['path'] or ''}",
+                    in_="body",
+                    message=_readable(located["message"]),
                 )
             )
     if struct_type.__struct_config__.forbid_unknown_fields:
@@ -167,6 +174,10 @@ def _struct_errors(struct_type: type[msgspec.Struct], body: dict[str, Any]) -> l
             if key not in known
         )
     return errors
+
+
+def _readable(message: str) -> str:
+    return PATTERN_MESSAGE if PATTERN_MISMATCH.match(message) else message
 
 
 # Litestar's own 4xx errors as our problems; statuses without one get a code named here.
