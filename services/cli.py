@@ -10,7 +10,6 @@ from typing import get_args
 import click
 import uvicorn
 from litestar import Litestar
-from psycopg.conninfo import conninfo_to_dict
 
 from services import SERVICE_NAMES, app_factory_path
 from services.gateway import create_gateway
@@ -67,8 +66,9 @@ def migrate_command(settings: Settings, database_url: str | None, supabase_dir: 
     """
     url = _require_url(database_url, settings)
     try:
-        if create_missing_database(url):
-            click.echo(f"created database {conninfo_to_dict(url)['dbname']}")
+        created = create_missing_database(url)
+        if created is not None:
+            click.echo(f"created database {created}")
         applied = migrate(url, supabase_dir)
     except MigrationError as error:
         raise click.ClickException(str(error)) from error

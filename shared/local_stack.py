@@ -437,7 +437,8 @@ class DevStack:
     endpoints: dict[str, str] = field(default_factory=dict)
     """Part ("postgres", "redis", "postgrest") → its URL (passwords masked), in start order."""
     demo_logins: tuple[DemoLogin, ...] = ()
-    """The seed's users that the database holds, in the seed's order."""
+    """The seed's users that the embedded database holds, in the seed's order (none for a
+    DATABASE_URL: it is not ours to read or seed)."""
     local_keys: dict[str, str] = field(default_factory=dict)
     """Role ("anon", "service_role") → the API key generated for the local JWT secret; keys the
     environment provides are not repeated here."""
@@ -486,6 +487,7 @@ def open_dev_stack(
             serve_url = postgres.url(DEV_DATABASE, user="authenticator")
             endpoints["postgres"] = f"{admin_url} (embedded)"
         migrate(admin_url)
+        demo_logins = () if settings.database_url else _present_demo_logins(admin_url)
 
         redis_url = settings.redis_url
         if redis_url:
@@ -526,7 +528,7 @@ def open_dev_stack(
                 public_base_url=_public_base_url(settings, gateway_port),
             ),
             endpoints=endpoints,
-            demo_logins=_present_demo_logins(admin_url),
+            demo_logins=demo_logins,
             local_keys=local_keys,
         )
 
@@ -565,8 +567,8 @@ def _create_seeded_database(postgres: EmbeddedPostgres, name: str) -> None:
 
 
 def _present_demo_logins(database_url: str) -> tuple[DemoLogin, ...]:
-    """The seed's demo logins whose users the database holds (a database made before seeding,
-    or from DATABASE_URL, may have none)."""
+    """The seed's demo logins whose users the database holds (one made before dev seeded new
+    databases has none)."""
     logins = seed_demo_logins()
     if not logins:
         return ()

@@ -177,40 +177,40 @@ def migrate(database_url: str, supabase_dir: Path = SUPABASE_DIR) -> list[str]:
     return [migration.version for migration in pending]
 
 
-def create_missing_database(database_url: str) -> bool:
-    """Create the database `database_url` names if the server does not have it yet.
+def create_missing_database(database_url: str) -> str | None:
+    """Create the database `database_url` names if the server does not have it yet; returns the
+    name of the database it created, else None.
 
     Only on this machine (loopback or a Unix socket, judged like `reset`); a database missing on
-    any other host is a `MigrationError` saying to create it there. Returns whether it created
-    one. A URL that names no database, or a server that cannot be reached, is left to `migrate`,
-    whose error says why it cannot connect.
+    any other host is a `MigrationError` saying to create it there. A URL that names no
+    database, or a server that cannot be reached, is left to `migrate`, whose error says why it
+    cannot connect.
     """
-    params = conninfo_to_dict(database_url)
-    database = str(params.get("dbname") or "")
+    database = str(conninfo_to_dict(database_url).get("dbname") or "")
     if not database or database in MAINTENANCE_DATABASES or _database_answers(database_url):
-        return False
+        return None
     try:
         conn = psycopg.connect(make_conninfo(database_url, dbname="postgres"), autocommit=True)
     except psycopg.OperationalError:
-        return False
+        return None
     with conn:
         exists = conn.execute(
             "select from pg_catalog.pg_database where datname = %s", (database,)
         ).fetchone()
         if exists is not None:
-            return False
+            return None
         landed = conn.info.hostaddr or conn.info.host
         if not _is_local_host(landed):
             raise MigrationError(
-                f"database {database!r} does not exist on {landed}; create it there first "
-                f"(e.g. `createdb {database}`), then migrate"
+                f"database {database!r} does not exist on {landed}; create it there first, "
+                "then migrate"
             )
         try:
             conn.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
         except psycopg.errors.DuplicateDatabase:
             # Another run created it between our look and our create: the database is there.
-            return False
-    return True
+            return None
+    return database
 
 
 def load_seed(database_url: str, supabase_dir: Path = SUPABASE_DIR) -> bool:

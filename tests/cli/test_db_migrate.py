@@ -51,7 +51,7 @@ def test_migrate_creates_a_database_missing_on_this_machine_then_migrates_it(
         assert conn.execute("select to_regclass('public.users')").fetchone() == ("users",)
 
 
-def test_reset_after_migrate_leaves_the_seed_whose_demo_users_are_printed_by_dev(
+def test_reset_after_migrate_loads_the_seed_with_its_demo_users(
     missing_database: tuple[str, str],
 ) -> None:
     # given a database created and migrated by `db migrate`
@@ -61,7 +61,7 @@ def test_reset_after_migrate_leaves_the_seed_whose_demo_users_are_printed_by_dev
     # when it is reset
     reset = sajtmaskin("db", "reset", database_url=url)
 
-    # then it holds the seed, with the users `sajtmaskin dev` offers as demo logins
+    # then it holds the seed, whose users are the demo logins
     assert migrated.returncode == 0, migrated.stderr
     assert (reset.returncode, reset.stdout.splitlines()[-1]) == (0, "loaded seed.sql")
     with psycopg.connect(url) as conn:
