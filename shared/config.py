@@ -126,6 +126,31 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     github_api_url: str = "https://api.github.com"
     """`GITHUB_API_URL`: GitHub's REST API base."""
 
+    stripe_secret_key: str | None = None
+    """`STRIPE_SECRET_KEY`: the Stripe API key (sk_live_/sk_test_/rk_); enables checkout."""
+
+    stripe_webhook_secret: str | None = None
+    """`STRIPE_WEBHOOK_SECRET`: the signing secret (whsec_…) of the webhook endpoint
+    /billing/stripe/webhook; events are refused without it."""
+
+    stripe_api_base: str = "https://api.stripe.com"
+    """`STRIPE_API_BASE`: Stripe's API base (tests point it at a local fake)."""
+
+    vercel_token: str | None = None
+    """`VERCEL_TOKEN`: a Vercel access token; enables domain orders (and, later, deployments)."""
+
+    vercel_team_id: str | None = None
+    """`VERCEL_TEAM_ID`: the Vercel team that buys domains and owns projects, if any."""
+
+    vercel_api_url: str = "https://api.vercel.com"
+    """`VERCEL_API_URL`: Vercel's API base (tests point it at a local fake)."""
+
+    domain_sek_per_usd: float = 11.0
+    """`DOMAIN_SEK_PER_USD`: the exchange rate domain quotes use."""
+
+    domain_price_markup: float = 3.0
+    """`DOMAIN_PRICE_MARKUP`: customer price = round(USD × rate × markup) SEK."""
+
     redis_url: str | None = None
     """`REDIS_URL` (or `KV_URL`): Redis over TCP for caches; dev embeds one when unset."""
 
@@ -236,6 +261,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         "github_auth_url": get("GITHUB_AUTH_URL"),
         "github_token_url": get("GITHUB_TOKEN_URL"),
         "github_api_url": get("GITHUB_API_URL"),
+        "stripe_secret_key": get("STRIPE_SECRET_KEY"),
+        "stripe_webhook_secret": get("STRIPE_WEBHOOK_SECRET"),
+        "stripe_api_base": get("STRIPE_API_BASE"),
+        "vercel_token": get("VERCEL_TOKEN"),
+        "vercel_team_id": get("VERCEL_TEAM_ID"),
+        "vercel_api_url": get("VERCEL_API_URL"),
+        "domain_sek_per_usd": get("DOMAIN_SEK_PER_USD"),
+        "domain_price_markup": get("DOMAIN_PRICE_MARKUP"),
         "redis_url": get("REDIS_URL", "KV_URL"),
         "upstash_redis_rest_url": get("UPSTASH_REDIS_REST_URL", "KV_REST_API_URL"),
         "upstash_redis_rest_token": get("UPSTASH_REDIS_REST_TOKEN", "KV_REST_API_TOKEN"),
