@@ -1,0 +1,1 @@
+"""The billing service's queries, in the shared repository vocabulary, by resource."""

@@ -1,0 +1,5 @@
+"""Billing routes: domains."""
+
+from litestar import Router
+
+router = Router(path="/", route_handlers=[])

@@ -1,0 +1,5 @@
+"""Billing routes: wallet."""
+
+from litestar import Router
+
+router = Router(path="/", route_handlers=[])
