@@ -117,9 +117,20 @@ class _Writer:
         self.world.owned.setdefault((table, owner), set()).add(key_value)
         return key_value
 
+    def adopt(self, table: str, owner: str, *, key: str = "id") -> None:
+        """Remember the rows already in `table` (a migration's reference data) as `owner`'s."""
+        query = sql.SQL("select {} from public.{}").format(
+            sql.Identifier(key), sql.Identifier(table)
+        )
+        keys = {row[0] for row in self.conn.execute(query).fetchall()}
+        assert keys, f"{table} holds no rows to adopt"
+        self.world.rows[(table, owner)] = min(keys)
+        self.world.owned.setdefault((table, owner), set()).update(keys)
+
 
 def build_world(database_url: str) -> World:
-    """Rows in every table for each tenant, plus a shared cached template."""
+    """Rows in every table for each tenant, plus rows owned by no tenant ("shared"): a cached
+    template, the prices and credit packages, a handled Stripe event."""
     world = World()
     with psycopg.connect(database_url) as conn:
         write = _Writer(conn, world)
@@ -150,6 +161,15 @@ def build_world(database_url: str) -> World:
                 )
             else:
                 write.insert("guest_usage", name, {"session_id": tenant.session_id})
+                write.insert(
+                    "guest_charges",
+                    name,
+                    {
+                        "session_id": tenant.session_id,
+                        "action": "generate",
+                        "idempotency_key": name,
+                    },
+                )
 
             owner = tenant.owner()
             site = write.insert("app_projects", name, {**owner, "name": f"Site of {name}"})
@@ -222,4 +242,9 @@ def build_world(database_url: str) -> World:
                 )
                 write.insert("page_views", name, {"user_id": tenant.user_id, "path": "/"})
         write.insert("template_cache", "shared", {"user_id": None, "template_id": "bakery"})
+        write.adopt("prices", "shared", key="action")
+        write.adopt("credit_packages", "shared")
+        write.insert(
+            "stripe_events", "shared", {"id": "evt_world", "type": "checkout.session.completed"}
+        )
     return world
