@@ -7,6 +7,7 @@ Registered app-wide by `create_service_app`, so a handler states its access in i
     dependencies = {
         "wallet": as_caller(WalletRepository),        # row-level security as the caller
         "ledger": as_service_role(LedgerRepository),  # reviewed: the webhook has no user
+        "payments": from_state("payments"),           # a domain object the lifespan built
     }
 
 `user` accepts signed-in users only, `owner` users and guests; both answer anyone else with the
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import msgspec
+from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 
 from shared.config import Settings
@@ -100,6 +102,17 @@ def as_service_role(repository: type[RepositoryT]) -> Provide:
         return repository(data_plane, service_caller(settings))
 
     return _provider(provide, repository)
+
+
+def from_state(name: str) -> Provide:
+    """A dependency giving the domain object a service's lifespan built once as `state.<name>`
+    (e.g. auth's `Sessions`, billing's `Wallet`)."""
+
+    def provide(state: State) -> Any:
+        return state[name]
+
+    provide.__name__ = provide.__qualname__ = f"provide_{name}"
+    return Provide(provide, sync_to_thread=False)
 
 
 def _provider(provide: Callable[..., Any], repository: type[Repository]) -> Provide:

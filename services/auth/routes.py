@@ -8,7 +8,7 @@ from typing import Any
 
 from litestar import Request, Response, Router, get, patch, post
 from litestar.connection import ASGIConnection
-from litestar.datastructures import CacheControlHeader, State
+from litestar.datastructures import CacheControlHeader
 from litestar.di import NamedDependency, Provide
 from litestar.handlers import BaseRouteHandler
 from litestar.params import FromQuery, JSONBody
@@ -47,7 +47,7 @@ from services.auth.models import (
 from services.auth.oauth.routes import OAUTH_HANDLERS
 from services.auth.profiles import Profiles
 from services.auth.sessions import Sessions
-from shared.access import Owner, SignedInUser
+from shared.access import Owner, SignedInUser, from_state
 from shared.config import Settings
 from shared.identity import own_public_jwk
 from shared.ratelimit import RATE_LIMIT_OPT
@@ -234,15 +234,6 @@ async def signing_keys(settings: NamedDependency[Settings]) -> Jwks:
     return Jwks([key])
 
 
-def _from_state(name: str) -> Provide:
-    """A domain object the auth lifespan built once (see `app.py`)."""
-
-    def provide(state: State) -> Any:
-        return state[name]
-
-    return Provide(provide, sync_to_thread=False)
-
-
 router = Router(
     path="/auth",
     route_handlers=[
@@ -262,10 +253,10 @@ router = Router(
         *OAUTH_HANDLERS,
     ],
     dependencies={
-        "profiles": _from_state("profiles"),
-        "sessions": _from_state("sessions"),
-        "google": _from_state("google"),
-        "github": _from_state("github"),
+        "profiles": from_state("profiles"),
+        "sessions": from_state("sessions"),
+        "google": from_state("google"),
+        "github": from_state("github"),
         "guest_session": Provide(presented_guest_session),
     },
     guards=[json_bodies_only],
