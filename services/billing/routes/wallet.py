@@ -1,5 +1,100 @@
-"""Billing routes: wallet."""
+"""The wallet's routes: balance, ledger, prices, packages, checks and charges.
 
-from litestar import Router
+Reads run as the caller under row-level security (`WalletRepository`); anything that needs a
+balance and a price together, or changes one, is the `Wallet`'s.
+"""
 
-router = Router(path="/", route_handlers=[])
+from typing import Annotated
+
+from litestar import Response, Router, get, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody, Parameter
+
+from services.billing.models.wallet import (
+    STANDARD_TIER,
+    Action,
+    Charge,
+    ChargeCheck,
+    ChargeRequest,
+    Cursor,
+    GuestQuota,
+    ModelTier,
+    PackageList,
+    PriceList,
+    TransactionPage,
+    UserBalance,
+)
+from services.billing.repo.wallet import WalletRepository
+from services.billing.wallet import Wallet
+from shared.access import Owner, SignedInUser, as_caller, from_state
+from shared.ratelimit import RATE_LIMIT_OPT
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+"""Set (to "true") on the answer to a charge whose key was used before, as Stripe does."""
+
+
+@get("/balance", summary="The user's diamonds, tier and newest transactions, or a guest's quota")
+async def balance(
+    owner: NamedDependency[Owner], wallet: NamedDependency[Wallet]
+) -> UserBalance | GuestQuota:
+    return await wallet.balance(owner)
+
+
+@get("/transactions", summary="The user's transactions, newest first, a page at a time")
+async def transactions(
+    user: NamedDependency[SignedInUser],
+    wallet_repository: NamedDependency[WalletRepository],
+    limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
+    before: Annotated[
+        Cursor | None, Parameter(description="`nextCursor` of the previous page")
+    ] = None,
+) -> TransactionPage:
+    return await wallet_repository.transactions(user.id, limit, before)
+
+
+@get("/prices", summary="What each action costs in diamonds, per model tier (anyone may read)")
+async def prices(wallet_repository: NamedDependency[WalletRepository]) -> PriceList:
+    return await wallet_repository.prices()
+
+
+@get("/packages", summary="The diamond packages on sale (anyone may read)")
+async def packages(wallet_repository: NamedDependency[WalletRepository]) -> PackageList:
+    return await wallet_repository.packages()
+
+
+@get("/check", summary="Whether the caller can pay for an action now; charges nothing")
+async def check(
+    owner: NamedDependency[Owner],
+    wallet: NamedDependency[Wallet],
+    action: Action,
+    model: ModelTier = STANDARD_TIER,
+) -> ChargeCheck:
+    return await wallet.check(owner, action, model)
+
+
+# Charges spend diamonds, but the balance bounds them in SQL; no per-action policy fits a route
+# whose action is in the body, so it counts as `default`.
+@post(
+    "/charges",
+    status_code=201,
+    opt={RATE_LIMIT_OPT: "default"},
+    summary="Pay for an action (a guest: from its free quota); the same idempotency key again "
+    "answers the first charge, 201 again, with Idempotent-Replayed: true",
+)
+async def charge(
+    data: JSONBody[ChargeRequest], owner: NamedDependency[Owner], wallet: NamedDependency[Wallet]
+) -> Response[Charge]:
+    made = await wallet.charge(owner, data)
+    return Response(
+        made.charge, status_code=201, headers={REPLAYED_HEADER: "true"} if made.replayed else None
+    )
+
+
+router = Router(
+    path="/",
+    route_handlers=[balance, transactions, prices, packages, check, charge],
+    dependencies={
+        "wallet_repository": as_caller(WalletRepository),
+        "wallet": from_state("wallet"),
+    },
+)
