@@ -174,7 +174,9 @@ def projects_service(settings: Settings, plane: str) -> Iterator[str]:
 
 
 async def endpoint_figures(url: str, plane: str, token: str) -> list[Figures]:
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    # Idle connections are dropped well before uvicorn's 5 s keep-alive closes them: reusing one
+    # the server is closing at that moment fails the request (ReadError) instead of timing it.
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=2.0)
     headers = {"Authorization": f"Bearer {token}"}
     figures = []
     async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=10) as http:
