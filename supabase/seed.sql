@@ -12,7 +12,7 @@ insert into public.users (id, email, password_hash, name, provider, email_verifi
 
 insert into public.transactions (user_id, type, amount, balance_after, description, created_at) values
   ('00000000-0000-4000-8000-00000000a11c', 'signup_bonus', 50, 50, 'Välkomstbonus', now() - interval '3 days'),
-  ('00000000-0000-4000-8000-00000000a11c', 'purchase', 10, 60, 'Köp: 10_credits', now() - interval '2 days'),
+  ('00000000-0000-4000-8000-00000000a11c', 'purchase', 10, 60, 'Köp: credits_10', now() - interval '2 days'),
   ('00000000-0000-4000-8000-000000000b0b', 'signup_bonus', 50, 50, 'Välkomstbonus', now() - interval '1 day');
 
 insert into public.guest_usage (session_id, generations_used, refines_used) values

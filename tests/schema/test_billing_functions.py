@@ -19,6 +19,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from shared.migrations import reset
 from tests.conftest import JWT_SECRET
 from tests.tenancy import anon_key, mint, service_role_key
 from tests.world import Person, a_guest, a_user, bearer
@@ -700,6 +701,15 @@ def test_the_ledger_holds_after_every_kind_of_change_and_names_a_tampered_user(
         assert discrepancies(db, alice, admin) == [
             {"user_id": uuid.UUID(alice.user_id), "diamonds": 80, "ledger_sum": 81, "bad_rows": 2}
         ]
+
+
+def test_the_demo_seed_keeps_the_ledger(empty_database: str) -> None:
+    reset(empty_database)
+
+    with psycopg.connect(empty_database, autocommit=True, row_factory=dict_row) as seeded:
+        users = seeded.execute("select count(*) as users from public.users").fetchone()
+        assert users == {"users": 2}
+        assert call(seeded, "ledger_discrepancies") == []
 
 
 def test_a_balance_set_without_the_ledger_is_named(database_url: str, db: Db) -> None:

@@ -1,7 +1,8 @@
 """Every text and jsonb column a client may write has a size limit in SQL, so a guest or user
 writing straight to the Data API cannot store megabytes: tried through real PostgREST. The limits
 are listed in supabase/migrations/20261125000100_shared_foundation.sql; the policy lint proves
-every client-writable column has one."""
+every client-writable column has one. What a client hands billing's charge function to store
+(its idempotency key) and the service role's free-form domain order columns are bounded too."""
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ import psycopg
 import pytest
 
 from tests.conftest import JWT_SECRET
-from tests.tenancy import anon_key
+from tests.tenancy import anon_key, service_role_key
 from tests.world import Person, a_guest, a_user, bearer, sites
 
 MB = 1024 * 1024
@@ -216,3 +217,53 @@ def test_a_guests_20_mb_project_is_refused_and_nothing_is_stored(
             "select count(*) from public.project_data where project_id = %s", (site,)
         ).fetchone()
     assert saved == (0,)
+
+
+@pytest.mark.parametrize("kind", ["user", "guest"])
+def test_an_idempotency_key_past_100_characters_is_refused(
+    kind: str, database_url: str, http: httpx.Client
+) -> None:
+    # given someone whose charge is written (an admin pays nothing, a guest has its free one)
+    who = a_user(database_url, tier="admin") if kind == "user" else a_guest()
+
+    def charge(key_length: int) -> httpx.Response:
+        arguments = {
+            "p_action": "generate",
+            "p_model_tier": None,
+            "p_idempotency_key": "k" * key_length,
+        }
+        return http.post(
+            "/rpc/charge_credits", json=arguments, headers=as_writer(who, "tx=rollback")
+        )
+
+    refused, stored = charge(101), charge(100)
+
+    assert (refused.status_code, refused.json()["code"]) == (400, "23514")
+    assert "_idempotency_key_length" in refused.json()["message"]
+    assert (stored.status_code, stored.json()[0]["outcome"]) == (200, "charged")
+
+
+@pytest.mark.parametrize(
+    ("column", "limit", "value_of"),
+    [("contact", 10_000, json_of), ("failure_reason", 500, text_of)],
+    ids=["contact", "failure_reason"],
+)
+def test_a_domain_order_keeps_its_contact_and_failure_reason_small(
+    column: str, limit: int, value_of: Callable[[int], Any], database_url: str, http: httpx.Client
+) -> None:
+    user = a_user(database_url)
+    service = {
+        "apikey": anon_key(JWT_SECRET),
+        **bearer(service_role_key(JWT_SECRET)),
+        "Prefer": "return=minimal,tx=rollback",
+    }
+
+    def order(size: int) -> httpx.Response:
+        row = {"user_id": user.user_id, "domain": "limits.se", column: value_of(size)}
+        return http.post("/domain_orders", json=row, headers=service)
+
+    refused, stored = order(limit + 1), order(limit)
+
+    assert (refused.status_code, refused.json()["code"]) == (400, "23514")
+    assert f'constraint "domain_orders_{column}_' in refused.json()["message"]
+    assert stored.status_code == 201, stored.text
