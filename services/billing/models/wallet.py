@@ -24,22 +24,21 @@ STANDARD_TIER = "standard"
 RECENT_TRANSACTIONS = 10
 """How many ledger rows the balance shows."""
 
+NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+ACTION_MAX = 64
+MODEL_TIER_MAX = 32
+CURSOR_PATTERN = r"^[1-9][0-9]{0,17}$"
+ACTION_DESCRIPTION = "A priced action: generate, refine, deploy, audit_basic, audit_advanced"
+MODEL_TIER_DESCRIPTION = (
+    "The model tier the action runs on (standard, pro); priced as standard where the tier has "
+    "no price of its own"
+)
+
 Action = Annotated[
-    str,
-    Meta(
-        pattern=r"^[a-z][a-z0-9_]*$",
-        max_length=64,
-        description="A priced action: generate, refine, deploy, audit_basic, audit_advanced",
-    ),
+    str, Meta(pattern=NAME_PATTERN, max_length=ACTION_MAX, description=ACTION_DESCRIPTION)
 ]
 ModelTier = Annotated[
-    str,
-    Meta(
-        pattern=r"^[a-z][a-z0-9_]*$",
-        max_length=32,
-        description="The model tier the action runs on (standard, pro); priced as standard "
-        "where the tier has no price of its own",
-    ),
+    str, Meta(pattern=NAME_PATTERN, max_length=MODEL_TIER_MAX, description=MODEL_TIER_DESCRIPTION)
 ]
 IdempotencyKey = Annotated[
     str,
@@ -48,10 +47,6 @@ IdempotencyKey = Annotated[
         max_length=100,
         description="Chosen by the client, one per charge: the same key again is the same charge",
     ),
-]
-Cursor = Annotated[
-    str,
-    Meta(pattern=r"^[1-9][0-9]{0,17}$", description="`nextCursor` of the previous page"),
 ]
 
 

@@ -11,14 +11,17 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
 
 from services.billing.models.wallet import (
+    ACTION_DESCRIPTION,
+    ACTION_MAX,
+    CURSOR_PATTERN,
+    MODEL_TIER_DESCRIPTION,
+    MODEL_TIER_MAX,
+    NAME_PATTERN,
     STANDARD_TIER,
-    Action,
     Charge,
     ChargeCheck,
     ChargeRequest,
-    Cursor,
     GuestQuota,
-    ModelTier,
     PackageList,
     PriceList,
     TransactionPage,
@@ -46,7 +49,8 @@ async def transactions(
     wallet_repository: NamedDependency[WalletRepository],
     limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
     before: Annotated[
-        Cursor | None, Parameter(description="`nextCursor` of the previous page")
+        str | None,
+        Parameter(pattern=CURSOR_PATTERN, description="`nextCursor` of the previous page"),
     ] = None,
 ) -> TransactionPage:
     return await wallet_repository.transactions(user.id, limit, before)
@@ -62,12 +66,22 @@ async def packages(wallet_repository: NamedDependency[WalletRepository]) -> Pack
     return await wallet_repository.packages()
 
 
+# Query parameters are checked by Litestar's `Parameter` (it ignores msgspec's `Meta` there), with
+# the limits the charge body's fields have.
 @get("/check", summary="Whether the caller can pay for an action now; charges nothing")
 async def check(
     owner: NamedDependency[Owner],
     wallet: NamedDependency[Wallet],
-    action: Action,
-    model: ModelTier = STANDARD_TIER,
+    action: Annotated[
+        str,
+        Parameter(pattern=NAME_PATTERN, max_length=ACTION_MAX, description=ACTION_DESCRIPTION),
+    ],
+    model: Annotated[
+        str,
+        Parameter(
+            pattern=NAME_PATTERN, max_length=MODEL_TIER_MAX, description=MODEL_TIER_DESCRIPTION
+        ),
+    ] = STANDARD_TIER,
 ) -> ChargeCheck:
     return await wallet.check(owner, action, model)
 
