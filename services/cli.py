@@ -1,5 +1,6 @@
 """The `sajtmaskin` command line: migrate the schema, serve one service, or run them all locally."""
 
+import asyncio
 import signal
 import socket
 from collections.abc import Callable
@@ -12,8 +13,10 @@ import uvicorn
 from litestar import Litestar
 
 from services import SERVICE_NAMES, app_factory_path
+from services.billing.audit import described, ledger_discrepancies
 from services.gateway import create_gateway
 from shared.config import DataPlaneName, Settings, load_settings
+from shared.errors import Problem
 from shared.local_stack import DEV_HOST, DevStack, LocalStackError, open_dev_stack
 from shared.migrations import (
     SUPABASE_DIR,
@@ -89,6 +92,33 @@ def reset_command(settings: Settings, database_url: str | None, supabase_dir: Pa
     _report_applied(outcome.applied, supabase_dir)
     if outcome.seeded:
         click.echo("loaded seed.sql")
+
+
+@main.group()
+def billing() -> None:
+    """The diamond ledger."""
+
+
+@billing.command("audit")
+@click.pass_obj
+def billing_audit_command(settings: Settings) -> None:
+    """Check every user's ledger: diamonds equal the sum of the ledger rows, and each row's
+    balance_after the running sum. Lists every user where it fails and exits 1; exits 0 when the
+    ledger is clean.
+
+    Runs as the service role: on DATABASE_URL (postgres plane), or through the Data API with
+    SUPABASE_SERVICE_ROLE_KEY (postgrest plane).
+    """
+    try:
+        discrepancies = asyncio.run(ledger_discrepancies(settings))
+    except (ValueError, Problem) as error:
+        raise click.ClickException(str(error)) from error
+    if not discrepancies:
+        click.echo("the ledger is clean: every balance is the sum of its ledger rows")
+        return
+    for discrepancy in discrepancies:
+        click.echo(described(discrepancy))
+    raise click.exceptions.Exit(1)
 
 
 @main.command("serve")
