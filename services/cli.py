@@ -13,7 +13,6 @@ import uvicorn
 from litestar import Litestar
 
 from services import SERVICE_NAMES, app_factory_path
-from services.billing.audit import described, ledger_discrepancies
 from services.gateway import create_gateway
 from shared.config import DataPlaneName, Settings, load_settings
 from shared.errors import Problem
@@ -109,6 +108,9 @@ def billing_audit_command(settings: Settings) -> None:
     Runs as the service role: on DATABASE_URL (postgres plane), or through the Data API with
     SUPABASE_SERVICE_ROLE_KEY (postgrest plane).
     """
+    # Imported here, as services are everywhere else, so `serve <service>` loads only that one.
+    from services.billing.audit import described, ledger_discrepancies
+
     try:
         discrepancies = asyncio.run(ledger_discrepancies(settings))
     except (ValueError, Problem) as error:
