@@ -149,7 +149,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """`DOMAIN_SEK_PER_USD`: the exchange rate domain quotes use."""
 
     domain_price_markup: float = 3.0
-    """`DOMAIN_PRICE_MARKUP`: customer price = round(USD × rate × markup) SEK."""
+    """`DOMAIN_PRICE_MARKUP`: customer price = round(USD * rate * markup) SEK."""
 
     redis_url: str | None = None
     """`REDIS_URL` (or `KV_URL`): Redis over TCP for caches; dev embeds one when unset."""
