@@ -7,7 +7,15 @@ import uuid
 
 import redis.asyncio as redis_asyncio
 
-from tests.billing.conftest import BillingClient, a_funded_user, charges_of, diamonds_of
+from services.billing.app import create_app
+from shared.config import Settings
+from tests.billing.conftest import (
+    BillingClient,
+    a_funded_user,
+    charges_of,
+    diamonds_of,
+    serving,
+)
 from tests.world import a_guest, a_user, bearer
 
 
@@ -73,14 +81,15 @@ async def test_a_replayed_key_answers_the_first_charge_and_takes_nothing_more(
 
 
 async def test_the_same_key_sent_at_once_charges_once(
-    billing: BillingClient, database_url: str
+    billing_settings: Settings, database_url: str
 ) -> None:
     alice = a_funded_user(database_url, 100)
     body = a_charge("deploy")
 
-    responses = await asyncio.gather(
-        *(billing.post("/billing/charges", json=body, headers=bearer(alice)) for _ in range(20))
-    )
+    async with serving(create_app(billing_settings)) as billing:
+        responses = await asyncio.gather(
+            *(billing.post("/billing/charges", json=body, headers=bearer(alice)) for _ in range(20))
+        )
 
     assert {response.status_code for response in responses} == {201}
     assert len({json.dumps(response.json(), sort_keys=True) for response in responses}) == 1
