@@ -22,15 +22,17 @@ from tests.tenancy import service_role_key
 from tests.world import bearer
 
 
-def audit(settings: Settings) -> Result:
-    """`sajtmaskin billing audit` with `settings` as its environment (service role key included)."""
-    environment = {
+def audit(settings: Settings, **unset: None) -> Result:
+    """`sajtmaskin billing audit` with `settings` as its environment (service role key included),
+    less the variables named in `unset`."""
+    environment: dict[str, str | None] = {
         "DATA_PLANE": settings.data_plane,
         "DATABASE_URL": settings.database_url,
         "SUPABASE_REST_URL": settings.supabase_rest_url,
         "SUPABASE_ANON_KEY": settings.supabase_anon_key,
         "SUPABASE_SERVICE_ROLE_KEY": service_role_key(JWT_SECRET),
         "JWT_SECRET": JWT_SECRET,
+        **unset,
     }
     return CliRunner().invoke(main, ["billing", "audit"], env=environment)
 
@@ -95,3 +97,17 @@ def test_the_audit_lists_every_user_whose_ledger_does_not_hold(
         f"user {user_id}: {finding}"
         for user_id, finding in sorted(findings.items(), key=lambda item: uuid.UUID(item[0]))
     ]
+
+
+def test_without_a_way_in_as_the_service_role_the_audit_says_what_is_missing(
+    settings: Settings,
+) -> None:
+    needed = {
+        "postgres": "DATABASE_URL",
+        "postgrest": "SUPABASE_SERVICE_ROLE_KEY",
+    }[settings.data_plane]
+
+    result = audit(settings, **{needed: None})
+
+    assert result.exit_code == 1
+    assert needed in result.output
