@@ -16,8 +16,9 @@ from shared.config import Settings
 
 @asynccontextmanager
 async def billing_domain(app: Litestar) -> AsyncIterator[None]:
-    """Build billing's domain objects once, over the shared clients (so after their lifespan):
-    `state.wallet` (balances, checks, charges)."""
+    """Build billing's domain objects once, over the shared clients and Stripe's (so after their
+    lifespans): `state.wallet` (balances, checks, charges), `state.domain_orders` (quotes,
+    orders, fulfilment) and `state.purchases` (checkout and the Stripe webhook)."""
     state = app.state
     state.wallet = Wallet(state.data_plane, state.cache)
     state.domain_orders = DomainOrders(
