@@ -12,11 +12,6 @@ from msgspec import Meta
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound, Problem, Unauthorized
 from shared.wire import RequestBody
 
-GUEST_GENERATIONS_LIMIT = 1
-"""Free generations of a guest session before it must sign up."""
-GUEST_REFINES_LIMIT = 1
-"""Free refines of a guest session before it must sign up."""
-
 # Deliberately loose (the verification mail is the real test): one @, no spaces, a dotted domain
 # whose last label has two or more characters. Surrounding spaces are trimmed, not refused.
 EMAIL = re.compile(r"[^@\s]{1,64}@(?:[^@\s.]+\.)+[^@\s.]{2,}")
@@ -136,24 +131,6 @@ class PublicUser(msgspec.Struct, frozen=True, rename="camel"):
 
 class UserMe(msgspec.Struct, frozen=True, rename="camel", tag_field="kind", tag="user"):
     user: PublicUser
-
-
-class GuestUsage(msgspec.Struct, frozen=True, rename="camel", tag_field="kind", tag="guest"):
-    """A guest session's free usage and what it may still do."""
-
-    generations_used: int
-    refines_used: int
-    can_generate: bool
-    can_refine: bool
-
-    @classmethod
-    def of(cls, generations_used: int, refines_used: int) -> "GuestUsage":
-        return cls(
-            generations_used=generations_used,
-            refines_used=refines_used,
-            can_generate=generations_used < GUEST_GENERATIONS_LIMIT,
-            can_refine=refines_used < GUEST_REFINES_LIMIT,
-        )
 
 
 class RegistrationAccepted(msgspec.Struct, frozen=True, rename="camel"):

@@ -1,12 +1,13 @@
 """What people see and change of themselves: as themselves (row-level security decides), through
 the session cache (`user:session:{id}`), which changes with the account, never after it."""
 
-from services.auth.models import GuestUsage, ProfileUpdate, PublicUser, UserMe
+from services.auth.models import ProfileUpdate, PublicUser, UserMe
 from services.auth.repo import AccountRepository
 from shared.access import Owner, SignedInUser
 from shared.cache import USER_SESSION, Cache
 from shared.data.plane import DataPlane
 from shared.errors import SessionEnded
+from shared.guest_quota import GuestQuota, GuestQuotaRepository
 
 
 class Profiles:
@@ -16,10 +17,12 @@ class Profiles:
         self._data = data
         self._cache = cache
 
-    async def of(self, owner: Owner) -> UserMe | GuestUsage:
-        account = AccountRepository(self._data, owner.caller)
+    async def of(self, owner: Owner) -> UserMe | GuestQuota:
         if owner.user_id is None:
-            return await account.guest_usage(owner.guest_session or "")
+            return await GuestQuotaRepository(self._data, owner.caller).quota(
+                owner.guest_session or ""
+            )
+        account = AccountRepository(self._data, owner.caller)
         user_id = owner.user_id
 
         async def load() -> PublicUser:

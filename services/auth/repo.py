@@ -12,7 +12,7 @@ from uuid import UUID
 import msgspec
 
 from services.auth.mail import Mail
-from services.auth.models import EmailTaken, GuestUsage, PublicUser
+from services.auth.models import EmailTaken, PublicUser
 from shared.data.query import Insert, Rpc, Select, Update, eq, is_
 from shared.data.repository import Repository
 from shared.data.rows import row_as
@@ -244,14 +244,3 @@ class AccountRepository(Repository):
             Update("users", changes, (eq("id", user_id),), columns=PUBLIC_USER_COLUMNS),
             PublicUser,
         )
-
-    async def guest_usage(self, session_id: str) -> GuestUsage:
-        """The guest's usage; none yet (the row is created lazily) counts as nothing used."""
-        rows = await self.rows(
-            Select(
-                "guest_usage",
-                ("generations_used", "refines_used"),
-                filters=(eq("session_id", session_id),),
-            )
-        )
-        return GuestUsage.of(**rows[0]) if rows else GuestUsage.of(0, 0)

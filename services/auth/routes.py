@@ -29,7 +29,6 @@ from services.auth.models import (
     EmailToken,
     EmailVerified,
     GuestSession,
-    GuestUsage,
     InvalidLinkToken,
     InvalidRefreshToken,
     Jwks,
@@ -49,6 +48,7 @@ from services.auth.profiles import Profiles
 from services.auth.sessions import Sessions
 from shared.access import Owner, SignedInUser, from_state
 from shared.config import Settings
+from shared.guest_quota import GuestQuota
 from shared.identity import own_public_jwk
 from shared.ratelimit import RATE_LIMIT_OPT
 
@@ -169,7 +169,7 @@ async def logout(
 @get("/me", summary="The signed-in user, or the guest session's usage")
 async def me(
     owner: NamedDependency[Owner], profiles: NamedDependency[Profiles]
-) -> UserMe | GuestUsage:
+) -> UserMe | GuestQuota:
     return await profiles.of(owner)
 
 

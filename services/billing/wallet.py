@@ -11,13 +11,11 @@ from uuid import UUID
 import msgspec
 
 from services.billing.models.wallet import (
-    GUEST_ACTIONS,
     RECENT_TRANSACTIONS,
     AccountRequired,
     Charge,
     ChargeCheck,
     ChargeRequest,
-    GuestQuota,
     GuestQuotaUsed,
     InsufficientCredits,
     UserBalance,
@@ -28,6 +26,7 @@ from shared.access import Owner
 from shared.cache import USER_SESSION, Cache
 from shared.data.plane import DataPlane
 from shared.errors import SessionEnded
+from shared.guest_quota import GUEST_ACTIONS, GuestQuota, GuestQuotaRepository
 
 
 class ChargeMade(msgspec.Struct, frozen=True):
@@ -48,7 +47,9 @@ class Wallet:
         """A user's diamonds, tier and newest ledger rows; a guest's quota."""
         wallet = WalletRepository(self._data, owner.caller)
         if owner.user_id is None:
-            return await wallet.guest_quota(owner.guest_session or "")
+            return await GuestQuotaRepository(self._data, owner.caller).quota(
+                owner.guest_session or ""
+            )
         account = await wallet.account(owner.user_id)
         if account is None:
             raise SessionEnded("This account no longer exists.")
@@ -63,7 +64,9 @@ class Wallet:
         if cost is None:
             raise unknown_action(action, "query")
         if owner.user_id is None:
-            quota = await wallet.guest_quota(owner.guest_session or "")
+            quota = await GuestQuotaRepository(self._data, owner.caller).quota(
+                owner.guest_session or ""
+            )
             if action in GUEST_ACTIONS:
                 return ChargeCheck(can_proceed=quota.allows(action), balance=None, cost=0)
             return ChargeCheck(can_proceed=False, balance=None, cost=cost)

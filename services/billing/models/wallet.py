@@ -11,13 +11,6 @@ from msgspec import Meta
 from shared.errors import Problem, Unauthorized, ValidationFailed
 from shared.wire import RequestBody
 
-GUEST_GENERATIONS_LIMIT = 1
-"""Free generations of a guest session (as `charge_credits` counts them in SQL)."""
-GUEST_REFINES_LIMIT = 1
-"""Free refines of a guest session (as `charge_credits` counts them in SQL)."""
-GUEST_ACTIONS = ("generate", "refine")
-"""What a guest may do on its quota; everything else needs an account."""
-
 STANDARD_TIER = "standard"
 """The model tier every action has a price for; other tiers fall back to it."""
 
@@ -84,30 +77,6 @@ class UserBalance(msgspec.Struct, frozen=True, rename="camel", tag_field="kind",
     diamonds: int
     tier: str
     recent_transactions: list[Transaction]
-
-
-class GuestQuota(msgspec.Struct, frozen=True, rename="camel", tag_field="kind", tag="guest"):
-    """A guest session's free usage and what it may still do."""
-
-    generations_used: int
-    refines_used: int
-    can_generate: bool
-    can_refine: bool
-
-    @classmethod
-    def of(cls, generations_used: int, refines_used: int) -> "GuestQuota":
-        return cls(
-            generations_used=generations_used,
-            refines_used=refines_used,
-            can_generate=generations_used < GUEST_GENERATIONS_LIMIT,
-            can_refine=refines_used < GUEST_REFINES_LIMIT,
-        )
-
-    def allows(self, action: str) -> bool:
-        """Whether the quota covers one more `action`."""
-        return (action == "generate" and self.can_generate) or (
-            action == "refine" and self.can_refine
-        )
 
 
 class TransactionPage(msgspec.Struct, frozen=True, rename="camel"):

@@ -9,7 +9,6 @@ import msgspec
 from services.billing.models.wallet import (
     STANDARD_TIER,
     CreditPackage,
-    GuestQuota,
     PackageList,
     Price,
     PriceList,
@@ -98,17 +97,6 @@ class WalletRepository(Repository):
             transactions=[row_as(Transaction, row) for row in page],
             next_cursor=str(page[-1]["seq"]) if len(rows) > limit else None,
         )
-
-    async def guest_quota(self, session_id: str) -> GuestQuota:
-        """The guest's usage; none yet (the row is created by its first charge) is none used."""
-        rows = await self.rows(
-            Select(
-                "guest_usage",
-                ("generations_used", "refines_used"),
-                (eq("session_id", session_id),),
-            )
-        )
-        return GuestQuota.of(**rows[0]) if rows else GuestQuota.of(0, 0)
 
     async def prices(self) -> PriceList:
         rows = await self.rows(

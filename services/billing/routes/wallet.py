@@ -21,7 +21,6 @@ from services.billing.models.wallet import (
     Charge,
     ChargeCheck,
     ChargeRequest,
-    GuestQuota,
     PackageList,
     PriceList,
     TransactionPage,
@@ -30,6 +29,7 @@ from services.billing.models.wallet import (
 from services.billing.repo.wallet import WalletRepository
 from services.billing.wallet import Wallet
 from shared.access import Owner, SignedInUser, as_caller, from_state
+from shared.guest_quota import GuestQuota
 from shared.ratelimit import RATE_LIMIT_OPT
 
 REPLAYED_HEADER = "Idempotent-Replayed"
