@@ -27,13 +27,15 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 OUR_COOKIES_PREFIX = "sajtmaskin_"
 TRUSTED_FETCH_SITES = frozenset({"same-origin", "none"})
 
-# Headers a browser script may read from our responses: limits, retry hints and request ids.
+# Headers a browser script may read from our responses: limits, retry hints, request ids and
+# whether a charge was a replay.
 EXPOSED_HEADERS = [
     "RateLimit-Limit",
     "RateLimit-Remaining",
     "RateLimit-Reset",
     "Retry-After",
     "X-Request-ID",
+    "Idempotent-Replayed",
 ]
 # Headers a browser script may send: tokens, JSON bodies, its request id and idempotency keys.
 ALLOWED_HEADERS = ["Authorization", "Content-Type", "apikey", "X-Request-ID", "Idempotency-Key"]

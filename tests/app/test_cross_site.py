@@ -101,6 +101,7 @@ async def test_the_frontend_may_call_with_credentials(probe: Client) -> None:
         "ratelimit-reset",
         "retry-after",
         "x-request-id",
+        "idempotent-replayed",
     }
 
 
