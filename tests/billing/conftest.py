@@ -4,10 +4,8 @@ so the ledger stays clean for the audit."""
 
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any
 
-import httpx
 import msgspec
 import psycopg
 import pytest
@@ -37,22 +35,6 @@ def billing_settings(settings: Settings, key_prefix: str) -> Settings:
         # Limits are decided by Redis even on a machine busy running the suite in parallel.
         rate_limit_timeout_ms=2000,
     )
-
-
-@asynccontextmanager
-async def serving(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of `app` in the test's own event loop, the app's lifespan running: requests sent
-    together are served together. (Litestar's AsyncTestClient serves one request at a time
-    through a blocking portal, so requests "at once" through it are not.)"""
-    async with (
-        app.lifespan(),
-        httpx.AsyncClient(
-            # Litestar types ASGI events precisely, httpx as plain mappings: the same protocol.
-            transport=httpx.ASGITransport(app=cast(Any, app)),
-            base_url="http://testserver.local",
-        ) as client,
-    ):
-        yield client
 
 
 @pytest.fixture

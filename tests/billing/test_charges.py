@@ -14,8 +14,8 @@ from tests.billing.conftest import (
     a_funded_user,
     charges_of,
     diamonds_of,
-    serving,
 )
+from tests.serving import serving
 from tests.world import a_guest, a_user, bearer
 
 

@@ -23,7 +23,8 @@ from services.billing.repo.wallet import WalletRepository
 from shared.app import HTTP_LIMITS
 from shared.config import Settings
 from shared.data.plane import open_data_plane
-from tests.billing.conftest import a_funded_user, charges_of, diamonds_of, serving
+from tests.billing.conftest import a_funded_user, charges_of, diamonds_of
+from tests.serving import serving
 from tests.world import Person, bearer
 
 GENERATE = 10

@@ -1,4 +1,4 @@
-"""The projects service's HTTP routes, all under /projects."""
+"""Sites: the caller's app projects."""
 
 from typing import Annotated
 
@@ -6,8 +6,8 @@ from litestar import Router, get
 from litestar.di import NamedDependency
 from litestar.params import Parameter
 
-from services.projects.models import AppProjectList
-from services.projects.repo import ProjectRepository
+from services.projects.models.sites import AppProjectList
+from services.projects.repo.sites import ProjectRepository
 from shared.access import Owner, as_caller
 
 
@@ -21,7 +21,7 @@ async def list_app_projects(
 
 
 router = Router(
-    path="/projects",
+    path="/",
     route_handlers=[list_app_projects],
     dependencies={"projects": as_caller(ProjectRepository)},
 )

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from services.projects.models import AppProject
+from services.projects.models.sites import AppProject
 from shared.data.query import Select, desc, in_
 from shared.data.repository import Repository
 from shared.data.rows import row_as

@@ -1,0 +1,17 @@
+"""The projects service's HTTP routes, all under /projects, one module per resource."""
+
+from litestar import Router
+
+from services.projects.routes import audits, handoffs, profiles, saves, sites, templates
+
+router = Router(
+    path="/projects",
+    route_handlers=[
+        sites.router,
+        saves.router,
+        handoffs.router,
+        profiles.router,
+        templates.router,
+        audits.router,
+    ],
+)

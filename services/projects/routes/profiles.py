@@ -1,0 +1,5 @@
+"""TODO(profiles)"""
+
+from litestar import Router
+
+router = Router(path="/", route_handlers=[])
