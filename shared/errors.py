@@ -101,6 +101,20 @@ class Conflict(Problem):
     title = "Conflict"
 
 
+class RuleRefused(Problem):
+    """A rule of the product that SQL enforces refused the change (a limit reached, …): `rule`
+    names it. Services turn the rules they know into their own problems; any other stays this
+    409."""
+
+    status = 409
+    code = "rule_refused"
+    title = "Refused by a rule"
+
+    def __init__(self, rule: str) -> None:
+        super().__init__(f"Refused by the rule {rule!r}.")
+        self.rule = rule
+
+
 class ReferenceNotFound(Problem):
     """A foreign key points at nothing the caller may see."""
 

@@ -19,6 +19,7 @@ from shared.errors import (
     InvalidToken,
     Problem,
     ReferenceNotFound,
+    RuleRefused,
     ServiceUnavailable,
 )
 
@@ -26,6 +27,12 @@ log = structlog.get_logger(__name__)
 
 RETRY_AFTER = {"Retry-After": "1"}
 CONSTRAINT_IN_MESSAGE = re.compile(r'constraint "([^"]+)"')
+# Our SQL refuses a change that breaks a rule of the product (a limit reached) with
+#   raise exception using errcode = 'PT409', message = '<rule>';
+# PostgREST answers such a "PTxyz" state with HTTP status xyz and the message, psycopg reports
+# the same state: either way the service gets `RuleRefused(rule)`.
+RULE_REFUSED_STATE = "PT409"
+RULE = re.compile(r"[a-z][a-z0-9_]{0,62}")
 
 INVALID_DATA_STATES = {
     "23502",  # not null violation
@@ -47,6 +54,8 @@ def problem_for(sqlstate: str | None, message: str | None) -> Problem:
     """The client-facing problem for a database (or PostgREST) error."""
     named = CONSTRAINT_IN_MESSAGE.search(message or "")
     constraint = named.group(1) if named else None
+    if sqlstate == RULE_REFUSED_STATE and message and RULE.fullmatch(message):
+        return RuleRefused(message)
     if sqlstate == "23505":
         return Conflict("A row with these values already exists.", constraint=constraint)
     if sqlstate == "23503":

@@ -16,8 +16,9 @@ from shared.migrations import SUPABASE_DIR, migrate
 from tests.conftest import JWT_SECRET, PLANES, create_database, drop_database, plane_settings
 from tests.world import a_user
 
-# Functions the Data API serves as /rpc, to exercise `Rpc` and a statement timeout on both planes,
-# and a table of the value types repositories write without stringifying them.
+# Functions the Data API serves as /rpc, to exercise `Rpc`, a rule's refusal and a statement
+# timeout on both planes, and a table of the value types repositories write without
+# stringifying them.
 TEST_FUNCTIONS = """
 create function public.app_project_names(prefix text)
 returns table (id uuid, name text)
@@ -50,6 +51,12 @@ language sql stable
 as $$ select p_id, p_day, p_amount, p_at $$;
 revoke execute on function public.typed_echo(uuid, date, numeric, timestamptz) from public;
 grant execute on function public.typed_echo(uuid, date, numeric, timestamptz) to authenticated;
+
+create function public.refuse_by_rule() returns integer
+language plpgsql
+as $$ begin raise exception using errcode = 'PT409', message = 'test_limit_reached'; end $$;
+revoke execute on function public.refuse_by_rule() from public;
+grant execute on function public.refuse_by_rule() to authenticated;
 
 create function public.slow_answer() returns integer
 language sql

@@ -35,6 +35,7 @@ from shared.errors import (
     Forbidden,
     InvalidData,
     ReferenceNotFound,
+    RuleRefused,
 )
 from shared.identity import Caller
 from tests.conftest import PLANES, plane_settings
@@ -275,6 +276,17 @@ async def test_secret_column_is_forbidden(data: DataPlane, owner: Caller) -> Non
         await data.run(owner, Select("users", columns=("password_hash",)))
 
     assert raised.value.status == 403
+
+
+async def test_a_rule_refused_in_sql_is_named(data: DataPlane, owner: Caller) -> None:
+    with pytest.raises(RuleRefused) as raised:
+        await data.run(owner, Rpc("refuse_by_rule"))
+
+    assert (raised.value.status, raised.value.code, raised.value.rule) == (
+        409,
+        "rule_refused",
+        "test_limit_reached",
+    )
 
 
 async def test_statement_timeout_is_unavailable_with_retry_after(
