@@ -1,8 +1,11 @@
-"""GET /projects: the caller's own app projects, newest first, each with its demo URL."""
+"""GET /projects: the caller's own app projects, newest first, each with its demo URL, a page at
+a time (`nextCursor` as `before`), the first page cached for its owner."""
 
 from typing import Any
 
 import psycopg
+import pytest
+import redis.asyncio as redis_asyncio
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -94,3 +97,114 @@ async def test_a_disabled_users_token_lists_nothing(
 
     assert response.status_code == 401
     assert response.json()["code"] == "session_ended"
+
+
+# Pages -------------------------------------------------------------------------------------------
+
+
+async def test_pages_follow_each_other_newest_first_to_the_end(
+    projects: AsyncTestClient[Litestar], database_url: str
+) -> None:
+    user = a_user(database_url)
+    sites(database_url, user, "a", "b", "c", "d", "e")
+
+    pages, cursor = [], None
+    for _ in range(4):
+        params: dict[str, Any] = {"limit": 2, **({"before": cursor} if cursor else {})}
+        response = await projects.get("/projects", params=params, headers=bearer(user))
+        assert response.status_code == 200
+        pages.append([site["name"] for site in response.json()["projects"]])
+        cursor = response.json()["nextCursor"]
+        if cursor is None:
+            break
+
+    assert pages == [["e", "d"], ["c", "b"], ["a"]]
+
+
+async def test_sites_created_at_the_same_moment_are_each_listed_once(
+    projects: AsyncTestClient[Litestar], database_url: str
+) -> None:
+    user = a_user(database_url)
+    with psycopg.connect(database_url) as conn:  # one transaction: one now() for all five
+        for name in "abcde":
+            conn.execute(
+                "insert into public.app_projects (user_id, name) values (%s, %s)",
+                (user.user_id, name),
+            )
+
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 2, **({"before": cursor} if cursor else {})}
+        body = (await projects.get("/projects", params=params, headers=bearer(user))).json()
+        seen += [site["name"] for site in body["projects"]]
+        cursor = body["nextCursor"]
+        if cursor is None:
+            break
+
+    assert sorted(seen) == ["a", "b", "c", "d", "e"]
+
+
+async def test_a_full_last_page_says_there_is_no_more(
+    projects: AsyncTestClient[Litestar], database_url: str
+) -> None:
+    user = a_user(database_url)
+    sites(database_url, user, "a", "b")
+
+    response = await projects.get("/projects", params={"limit": 2}, headers=bearer(user))
+
+    assert response.json()["nextCursor"] is None
+
+
+async def test_a_cursor_of_another_tenant_shows_only_the_callers_sites(
+    projects: AsyncTestClient[Litestar], database_url: str
+) -> None:
+    alice, bob = a_user(database_url), a_user(database_url)
+    sites(database_url, alice, "a1", "a2", "a3")
+    sites(database_url, bob, "b1")
+    first = await projects.get("/projects", params={"limit": 1}, headers=bearer(alice))
+
+    response = await projects.get(
+        "/projects", params={"before": first.json()["nextCursor"]}, headers=bearer(bob)
+    )
+
+    assert response.status_code == 200
+    assert not {site["name"] for site in response.json()["projects"]} & {"a1", "a2", "a3"}
+
+
+@pytest.mark.parametrize("cursor", ["not-a-cursor", "e30", "a" * 201, "äö"])
+async def test_a_cursor_that_is_not_one_names_the_parameter(
+    cursor: str, projects: AsyncTestClient[Litestar], database_url: str
+) -> None:
+    response = await projects.get(
+        "/projects", params={"before": cursor}, headers=bearer(a_user(database_url))
+    )
+
+    assert response.status_code == 422
+    assert [error["field"] for error in response.json()["errors"]] == ["before"]
+
+
+async def test_the_first_page_is_cached_for_its_owner_only(
+    projects: AsyncTestClient[Litestar],
+    database_url: str,
+    key_prefix: str,
+    redis_inspector: redis_asyncio.Redis,
+) -> None:
+    alice, guest = a_user(database_url), a_guest()
+    sites(database_url, alice, "a", "b", "c")
+    sites(database_url, guest, "g")
+
+    first = await projects.get("/projects", params={"limit": 2}, headers=bearer(alice))
+    cached = await redis_inspector.exists(f"{key_prefix}cache:projects:list:{alice.user_id}")
+    later = await projects.get(
+        "/projects", params={"before": first.json()["nextCursor"]}, headers=bearer(alice)
+    )
+    guests = await projects.get("/projects", headers=bearer(guest))
+    all_of_alice = await projects.get("/projects", params={"limit": 3}, headers=bearer(alice))
+
+    assert cached == 1
+    assert [site["name"] for site in first.json()["projects"]] == ["c", "b"]
+    assert [site["name"] for site in later.json()["projects"]] == ["a"]
+    assert [site["name"] for site in guests.json()["projects"]] == ["g"]
+    assert [site["name"] for site in all_of_alice.json()["projects"]] == ["c", "b", "a"]
+    assert all_of_alice.json()["nextCursor"] is None
