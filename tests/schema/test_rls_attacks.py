@@ -285,6 +285,13 @@ TABLES = [
         service_rights="sid",
         owners=("user",),
     ),
+    Table(
+        "storage_deletions",
+        lambda _w, _t: {"kind": "image", "file_path": "x/new.png"},
+        {"attempts": 1},
+        (),
+        owners=(),
+    ),
 ]
 TABLE_IDS = [table.name for table in TABLES]
 
@@ -372,7 +379,23 @@ class Api:
 
 @pytest.fixture(scope="module")
 def world(database_url: str) -> World:
-    return build_world(database_url)
+    world = build_world(database_url)
+    # Media's outbox of stored objects to delete: one queued by deleting an image, owned by no
+    # tenant (only the service role reaches it).
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        image = conn.execute(
+            "insert into public.images (project_id, filename, file_path)"
+            " values (%s, 'old.png', 'user_a/old.png') returning id",
+            (world.row("app_projects", USER_A.name),),
+        ).fetchone()
+        assert image is not None
+        conn.execute("delete from public.images where id = %s", (image[0],))
+        [queued] = conn.execute(
+            "select id::text from public.storage_deletions where file_path = 'user_a/old.png'"
+        ).fetchall()
+    world.rows[("storage_deletions", "shared")] = queued[0]
+    world.owned.setdefault(("storage_deletions", "shared"), set()).add(queued[0])
+    return world
 
 
 @pytest.fixture(scope="module")
