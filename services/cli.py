@@ -123,6 +123,35 @@ def billing_audit_command(settings: Settings) -> None:
     raise click.exceptions.Exit(1)
 
 
+@main.command("cleanup")
+@click.option("--dry-run", is_flag=True, help="Count what is due; delete nothing.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1, max=10_000),
+    default=500,
+    show_default=True,
+    help="Rows deleted per transaction.",
+)
+@click.pass_obj
+def cleanup_command(settings: Settings, dry_run: bool, batch_size: int) -> None:
+    """Remove guest sites idle for 7 days, sites never saved after 24 hours, expired template
+    cache entries and prompt handoffs consumed over 30 days ago; prints how many of each.
+
+    Deletes in batches, skipping rows another run is deleting, so overlapping runs are safe:
+    schedule it with cron or Supabase's pg_cron. Runs as the service role: on DATABASE_URL
+    (postgres plane), or through the Data API with SUPABASE_SERVICE_ROLE_KEY (postgrest plane).
+    """
+    # Imported here, as services are everywhere else, so `serve <service>` loads only that one.
+    from services.projects.cleanup import clean_up
+
+    try:
+        cleaned = asyncio.run(clean_up(settings, dry_run=dry_run, batch_size=batch_size))
+    except (ValueError, Problem) as error:
+        raise click.ClickException(str(error)) from error
+    for kind in cleaned:
+        click.echo(kind.described(dry_run))
+
+
 @main.command("serve")
 @click.argument("service", type=click.Choice(SERVICE_NAMES))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
