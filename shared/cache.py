@@ -4,9 +4,9 @@ A read that cannot reach Redis in time (`StoreUnavailable`, under the cache dead
 and the database answers; a write or an invalidation that cannot is logged and dropped. Values
 are msgspec JSON of the type the caller names; every key carries the deployment's prefix.
 
-    PROJECT_META = CacheFamily("project:meta:", HOUR_S)   # in the owning service
-    project = await cache.get_or_load(PROJECT_META.key(project_id), ProjectMeta, load_meta)
-    await cache.invalidate(PROJECT_META.key(project_id), USER_SESSION.key(owner_id))
+    AUDIT = CacheFamily("audit:", DAY_S)   # in the owning service, unless another needs it
+    audit = await cache.get_or_load(AUDIT.key(audit_id), Audit, load_audit)
+    await cache.invalidate(AUDIT.key(audit_id), AUDIT_LIST.key(user_id))
 """
 
 import asyncio
@@ -52,6 +52,16 @@ class CacheKey:
 USER_SESSION = CacheFamily("user:session:", 7 * DAY_S, store="sessions")
 """The public user JSON: written by auth on sign-in and profile changes, refreshed or dropped
 by every service that changes the user (billing's balance too)."""
+
+PROJECT_META = CacheFamily("project:meta:", HOUR_S)
+"""An app project's row, by project id: projects' sites; dropped by auth when a guest's sites
+move to a user."""
+
+PROJECT_FILES = CacheFamily("project:files:", HOUR_S)
+"""An app project's file list, by project id (as PROJECT_META)."""
+
+PROJECT_LIST = CacheFamily("cache:projects:list:", HOUR_S)
+"""An owner's newest sites, by user id or guest session (as PROJECT_META)."""
 
 
 class Cache:

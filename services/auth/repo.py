@@ -68,6 +68,13 @@ class Rotation(msgspec.Struct, frozen=True):
     expires_at: datetime | None
 
 
+class GuestClaim(msgspec.Struct, frozen=True):
+    """What claiming a guest session moved: how many rows, and which app projects."""
+
+    moved: int
+    app_project_ids: list[UUID]
+
+
 class AuthRepository(Repository):
     """Credentials and accounts, run as the service role."""
 
@@ -134,12 +141,13 @@ class AuthRepository(Repository):
         rows = await self.rows(Rpc("grant_signup_bonus", {"p_user_id": user_id}))
         return int(rows[0]["grant_signup_bonus"])
 
-    async def claim_guest_session(self, user_id: UUID, session_id: str) -> int:
-        """Move the guest session's work to the user, once; how many rows moved."""
-        rows = await self.rows(
-            Rpc("claim_guest_session", {"p_user_id": user_id, "p_session_id": session_id})
+    async def claim_guest_session(self, user_id: UUID, session_id: str) -> GuestClaim:
+        """Move the guest session's work to the user, once: how many rows moved, and which
+        app projects."""
+        return await self.one(
+            Rpc("claim_guest_session", {"p_user_id": user_id, "p_session_id": session_id}),
+            GuestClaim,
         )
-        return int(rows[0]["claim_guest_session"])
 
     async def link_google_account(self, user_id: UUID, google_id: str, keep_password: bool) -> bool:
         """Link the Google account and mark the email verified; unless `keep_password`, remove

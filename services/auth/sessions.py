@@ -39,7 +39,7 @@ from services.auth.tokens import (
     successor_token,
     token_hash,
 )
-from shared.cache import USER_SESSION, Cache
+from shared.cache import PROJECT_FILES, PROJECT_LIST, PROJECT_META, USER_SESSION, Cache
 from shared.config import Settings
 from shared.data.plane import DataPlane
 from shared.errors import Conflict
@@ -111,11 +111,24 @@ class Sessions:
         """Everything signing in means, however the user proved who they are: a new session,
         the presented guest session's work claimed, and the public user cached."""
         session = await self._start(user)
-        claimed = (
-            await self._accounts.claim_guest_session(user.id, guest_session) if guest_session else 0
-        )
+        claimed = 0
+        if guest_session:
+            claim = await self._accounts.claim_guest_session(user.id, guest_session)
+            claimed = claim.moved
+            await self._sites_moved(user.id, guest_session, claim.app_project_ids)
         await self._cache.set(USER_SESSION.key(user.id), user.public)
         return SignedIn(**msgspec.structs.asdict(session), user=user.public, claimed=claimed)
+
+    async def _sites_moved(self, user_id: UUID, guest_session: str, site_ids: list[UUID]) -> None:
+        """Drop the cached sites that moved, and both owners' cached lists: the guest's token
+        stays valid for days and must stop seeing them, the user's list does not have them."""
+        if site_ids:
+            await self._cache.invalidate(
+                PROJECT_LIST.key(guest_session),
+                PROJECT_LIST.key(user_id),
+                *(PROJECT_META.key(site_id) for site_id in site_ids),
+                *(PROJECT_FILES.key(site_id) for site_id in site_ids),
+            )
 
     async def refresh(self, refresh_token: str) -> Session:
         """Rotate `refresh_token` into the session's next tokens. Presented again within the

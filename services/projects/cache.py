@@ -1,16 +1,8 @@
-"""The projects service's cache families (SPEC §7): read-only copies of what its tables hold,
-invalidated on every write."""
+"""The projects service's own cache families (SPEC §7): read-only copies of what its tables hold,
+invalidated on every write. Its sites' families (`PROJECT_META`, `PROJECT_FILES`,
+`PROJECT_LIST`) are in shared/cache.py: auth drops them when a guest's sites move to a user."""
 
-from shared.cache import DAY_S, HOUR_S, CacheFamily
-
-PROJECT_META = CacheFamily("project:meta:", HOUR_S)
-"""An app project's row, by project id."""
-
-PROJECT_FILES = CacheFamily("project:files:", HOUR_S)
-"""An app project's file list, by project id."""
-
-PROJECT_LIST = CacheFamily("cache:projects:list:", HOUR_S)
-"""An owner's project list, by user id or guest session."""
+from shared.cache import DAY_S, CacheFamily
 
 AUDIT = CacheFamily("audit:", DAY_S)
 """One site audit, by audit id."""

@@ -12,7 +12,6 @@ from uuid import UUID
 
 import msgspec
 
-from services.projects.cache import PROJECT_FILES, PROJECT_LIST, PROJECT_META
 from services.projects.models.saves import (
     CONSTRAINT_FIELDS,
     FileEntry,
@@ -34,7 +33,7 @@ from services.projects.models.sites import (
 from services.projects.repo.saves import SaveRepository
 from services.projects.repo.sites import OwnedSite, ProjectRepository, SitesPage
 from shared.access import Owner
-from shared.cache import Cache, CacheKey
+from shared.cache import PROJECT_FILES, PROJECT_LIST, PROJECT_META, Cache, CacheKey
 from shared.data.plane import DataPlane
 from shared.errors import Conflict, InvalidData, RuleRefused, ValidationFailed
 

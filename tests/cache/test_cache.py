@@ -12,15 +12,15 @@ import msgspec
 import pytest
 import redis.asyncio as redis_asyncio
 
-from services.projects.cache import (
-    AUDIT,
-    AUDIT_LIST,
-    PREVIEW,
+from services.projects.cache import AUDIT, AUDIT_LIST, PREVIEW
+from shared.cache import (
     PROJECT_FILES,
     PROJECT_LIST,
     PROJECT_META,
+    USER_SESSION,
+    Cache,
+    CacheFamily,
 )
-from shared.cache import USER_SESSION, Cache, CacheFamily
 from shared.config import Settings
 from shared.kv import Stores, open_stores
 from shared.logging import configure_logging

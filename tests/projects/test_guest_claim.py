@@ -102,11 +102,6 @@ async def test_a_guest_who_signs_up_keeps_its_sites_profiles_and_handoffs(
     assert await what_is_seen(projects, guest.token, work) == [[], 404, [], 404]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sites' caches outlive the claim: auth moves the rows in SQL, nothing drops "
-    "cache:projects:list:{session|user} or project:meta:{id} (served to the cached owner)",
-)
 async def test_the_old_guest_token_finds_nothing_even_what_it_had_looked_at(
     projects: ProjectsClient, auth: AuthClient, database_url: str
 ) -> None:
@@ -125,11 +120,6 @@ async def test_the_old_guest_token_finds_nothing_even_what_it_had_looked_at(
     assert [site["name"] for site in mine.json()["projects"]] == ["Barber", "Bakery"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sites' caches outlive the claim: auth moves the rows in SQL, nothing drops "
-    "cache:projects:list:{session|user} or project:meta:{id} (served to the cached owner)",
-)
 async def test_a_user_who_had_listed_its_sites_sees_the_claimed_ones_after_signing_in(
     projects: ProjectsClient, auth: AuthClient, database_url: str
 ) -> None:

@@ -453,9 +453,10 @@ def test_a_guest_session_is_claimed_once(
     db: psycopg.Connection[dict[str, Any]], user_id: str
 ) -> None:
     session = f"sess_{uuid.uuid4()}"
-    db.execute(
-        "insert into public.app_projects (session_id, name) values (%s, 'Guest site')", (session,)
-    )
+    site = db.execute(
+        "insert into public.app_projects (session_id, name) values (%s, 'Guest site') returning id",
+        (session,),
+    ).fetchone()
     db.execute(
         "insert into public.projects (session_id, v0_project_id) values (%s, 'v0_guest')",
         (session,),
@@ -464,10 +465,14 @@ def test_a_guest_session_is_claimed_once(
         "insert into public.prompt_handoffs (session_id, prompt) values (%s, 'A site')", (session,)
     )
 
+    assert site is not None
     first = call(db, "claim_guest_session", user_id, session)
     again = call(db, "claim_guest_session", str(uuid.uuid4()), session)
 
-    assert (first, again) == ([{"claim_guest_session": 3}], [{"claim_guest_session": 0}])
+    assert (first, again) == (
+        [{"moved": 3, "app_project_ids": [site["id"]]}],
+        [{"moved": 0, "app_project_ids": []}],
+    )
     owners = db.execute(
         "select user_id, session_id from public.app_projects where user_id = %s", (user_id,)
     ).fetchall()
