@@ -136,14 +136,33 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     stripe_api_base: str = "https://api.stripe.com"
     """`STRIPE_API_BASE`: Stripe's API base (tests point it at a local fake)."""
 
+    v0_api_key: str | None = None
+    """`V0_API_KEY`: the v0 Platform API key; enables generation (`sajtmaskin dev` serves a
+    stand-in when it is unset)."""
+
+    v0_api_url: str = "https://api.v0.dev/v1"
+    """`V0_API_URL`: the v0 Platform API base (v1)."""
+
+    v0_timeout_s: float = 120.0
+    """`V0_TIMEOUT_S`: how long one call to v0 may take (a synchronous generation is long)."""
+
+    v0_deadline_s: float = 300.0
+    """`V0_DEADLINE_S`: how long a generation may take in all, polling a pending version
+    included; past it the generation fails and its charge is refunded (the sweeper refunds
+    one whose process died)."""
+
     vercel_token: str | None = None
-    """`VERCEL_TOKEN`: a Vercel access token; enables domain orders (and, later, deployments)."""
+    """`VERCEL_TOKEN`: a Vercel access token; enables deployments and domain orders."""
 
     vercel_team_id: str | None = None
     """`VERCEL_TEAM_ID`: the Vercel team that buys domains and owns projects, if any."""
 
     vercel_api_url: str = "https://api.vercel.com"
     """`VERCEL_API_URL`: Vercel's API base (tests point it at a local fake)."""
+
+    vercel_webhook_secret: str | None = None
+    """`VERCEL_WEBHOOK_SECRET`: the secret of the webhook /projects/vercel/webhook
+    (x-vercel-signature, HMAC-SHA1 of the body); deployment events are refused without it."""
 
     domain_sek_per_usd: float = 11.0
     """`DOMAIN_SEK_PER_USD`: the exchange rate domain quotes use."""
@@ -264,9 +283,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         "stripe_secret_key": get("STRIPE_SECRET_KEY"),
         "stripe_webhook_secret": get("STRIPE_WEBHOOK_SECRET"),
         "stripe_api_base": get("STRIPE_API_BASE"),
+        "v0_api_key": get("V0_API_KEY"),
+        "v0_api_url": get("V0_API_URL"),
+        "v0_timeout_s": get("V0_TIMEOUT_S"),
+        "v0_deadline_s": get("V0_DEADLINE_S"),
         "vercel_token": get("VERCEL_TOKEN"),
         "vercel_team_id": get("VERCEL_TEAM_ID"),
         "vercel_api_url": get("VERCEL_API_URL"),
+        "vercel_webhook_secret": get("VERCEL_WEBHOOK_SECRET"),
         "domain_sek_per_usd": get("DOMAIN_SEK_PER_USD"),
         "domain_price_markup": get("DOMAIN_PRICE_MARKUP"),
         "redis_url": get("REDIS_URL", "KV_URL"),
