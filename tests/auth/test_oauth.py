@@ -20,7 +20,7 @@ from shared.identity import ACCESS_COOKIE
 from tests.auth.conftest import AuthClient, login, new_email, register, signed_up
 from tests.fakes.github import FakeGitHub, GitHubAccount
 from tests.fakes.google import FakeGoogle, GoogleIdentity, s256
-from tests.fakes.http_server import serve_http
+from standins.http_server import serve_http
 from tests.world import bearer
 
 APP = "https://app.sajtmaskin.test"

@@ -17,7 +17,7 @@ from services.billing.app import create_app
 from services.billing.domains import DomainOrders, Timing
 from shared.config import Settings
 from tests.billing.conftest import BillingClient
-from tests.fakes.http_server import serve_http
+from standins.http_server import serve_http
 from tests.fakes.stripe import FakeStripe
 from tests.fakes.vercel import FakeVercel
 from tests.world import Person, a_guest, a_user, bearer, sites

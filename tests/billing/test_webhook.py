@@ -21,7 +21,7 @@ from services.billing.app import create_app
 from shared.config import Settings
 from tests.billing.conftest import BillingClient, diamonds_of
 from tests.conftest import plane_settings
-from tests.fakes.http_server import serve_http
+from standins.http_server import serve_http
 from tests.fakes.stripe import FakeStripe
 from tests.serving import serving
 from tests.world import Person, a_user, bearer

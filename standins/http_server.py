@@ -1,9 +1,11 @@
-"""A third-party HTTP API's fake, served over real HTTP on 127.0.0.1 for apps that build their
-own httpx client from Settings URLs.
+"""A third-party HTTP API's stand-in, served over real HTTP on 127.0.0.1 for apps that build
+their own httpx client from Settings URLs (the tests, and `sajtmaskin dev` without API keys).
 
-A fake is a handler from `httpx.Request` to `httpx.Response` (the shape `httpx.MockTransport`
+A stand-in is a handler from `httpx.Request` to `httpx.Response` (the shape `httpx.MockTransport`
 takes, as in `tests/fakes/jwks.py`); `serve_http` runs it under uvicorn on a free port in a
-background thread, translating each ASGI request into an `httpx.Request` and back.
+background thread, translating each ASGI request into an `httpx.Request` and back. A response
+with a length is sent whole; one without (an async byte stream, such as Server-Sent Events) is
+sent chunk by chunk as the handler produces it, so a client sees events arrive one at a time.
 """
 
 import socket
@@ -52,12 +54,21 @@ class _HandlerApp:
             content=body,
         )
         response = await self.handler(request)
-        content = await response.aread()
         headers = [
             (name, value)
             for name, value in response.headers.raw
             if name.lower() not in (b"content-length", b"transfer-encoding")
         ]
+        if "content-length" not in response.headers:
+            # Streamed: uvicorn frames it as chunked transfer encoding.
+            await send(
+                {"type": "http.response.start", "status": response.status_code, "headers": headers}
+            )
+            async for chunk in response.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        content = await response.aread()
         headers.append((b"content-length", str(len(content)).encode()))
         await send(
             {"type": "http.response.start", "status": response.status_code, "headers": headers}
@@ -81,7 +92,7 @@ def serve_http(handler: Handler) -> Iterator[str]:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while not server.started:
             if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the fake HTTP server did not start")
+                raise RuntimeError("the stand-in HTTP server did not start")
             time.sleep(0.01)
         yield url
     finally:
