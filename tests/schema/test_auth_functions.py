@@ -5,7 +5,6 @@ import hashlib
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +14,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from tests.conftest import JWT_SECRET
+from tests.schema.data_api import as_client
 from tests.tenancy import GUEST_A, USER_A, anon_key, mint, service_role_key, tenant_token
 
 AUTH_TABLES = ["refresh_tokens", "password_reset_tokens", "email_outbox", "guest_claims"]
@@ -45,12 +45,6 @@ CLIENT_TOKENS = {
 
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[psycopg.Connection[dict[str, Any]]]:
-    with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
-        yield conn
 
 
 @pytest.fixture
@@ -497,20 +491,6 @@ def test_leased_mail_is_not_leased_again_until_the_lease_ends(
 
 
 # What no client can reach -----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def http(postgrest_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=postgrest_url, timeout=10) as client:
-        yield client
-
-
-def as_client(token: str) -> dict[str, str]:
-    return {
-        "apikey": anon_key(JWT_SECRET),
-        "Authorization": f"Bearer {token}",
-        "Prefer": "tx=rollback",
-    }
 
 
 @pytest.mark.parametrize("client", CLIENT_TOKENS)

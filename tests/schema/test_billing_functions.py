@@ -10,7 +10,7 @@ with tests that write balances without a ledger.
 import json
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -21,10 +21,10 @@ from psycopg.rows import dict_row
 
 from shared.migrations import reset
 from tests.conftest import JWT_SECRET
+from tests.schema.data_api import Db, as_client, executors
 from tests.tenancy import anon_key, mint, service_role_key
-from tests.world import Person, a_guest, a_user, bearer
+from tests.world import Person, a_guest, a_user
 
-Db = psycopg.Connection[dict[str, Any]]
 Row = dict[str, Any]
 
 # What each function takes, in the Data API's JSON, and exactly who may execute it.
@@ -71,12 +71,6 @@ CLIENTS: dict[str, Callable[[], str]] = {
     "guest": lambda: a_guest().token,
     "user": lambda: Person("someone", "user", user_id=str(uuid.uuid4())).token,
 }
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Db]:
-    with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
-        yield conn
 
 
 def call(db: Db, function: str, *args: object) -> list[Row]:
@@ -799,30 +793,8 @@ def test_twenty_guest_generations_at_once_use_the_one_free_generation(
 # Through the Data API --------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def http(postgrest_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=postgrest_url, timeout=30) as client:
-        yield client
-
-
-def as_client(token: str, prefer: str = "tx=rollback") -> dict[str, str]:
-    return {"apikey": anon_key(JWT_SECRET), **bearer(token), "Prefer": prefer}
-
-
 def test_every_billing_function_is_executable_by_exactly_its_callers(db: Db) -> None:
-    granted = {
-        function: {
-            role
-            for role in ("anon", "authenticated", "service_role")
-            if db.execute(
-                "select has_function_privilege(%s, %s, 'execute') as allowed", (role, function)
-            ).fetchone()
-            == {"allowed": True}
-        }
-        for function in EXECUTORS
-    }
-
-    assert granted == EXECUTORS
+    assert executors(db, list(EXECUTORS)) == EXECUTORS
 
 
 @pytest.mark.parametrize("client", CLIENTS)

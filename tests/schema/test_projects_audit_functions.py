@@ -4,21 +4,18 @@ them: a saved audit's summary columns always say what its result says, a user ke
 PostgREST with valid tokens."""
 
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from tests.conftest import JWT_SECRET
+from tests.schema.data_api import Db, as_client, executors
 from tests.tenancy import anon_key, service_role_key
-from tests.world import Person, a_guest, a_user, bearer
-
-Db = psycopg.Connection[dict[str, Any]]
+from tests.world import Person, a_guest, a_user
 
 RESULT = {"company": "Bageriet AB", "audit_scores": {"seo": 10, "ux": 20, "performance": 30}}
 
@@ -38,22 +35,6 @@ CLIENTS = {
     "guest": lambda: a_guest().token,
     "user": lambda: Person("someone", "user", user_id=str(uuid.uuid4())).token,
 }
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Db]:
-    with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
-        yield conn
-
-
-@pytest.fixture(scope="module")
-def http(postgrest_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=postgrest_url, timeout=30) as client:
-        yield client
-
-
-def as_client(token: str, prefer: str = "tx=rollback") -> dict[str, str]:
-    return {"apikey": anon_key(JWT_SECRET), **bearer(token), "Prefer": prefer}
 
 
 def audits_of(db: Db, user: Person, count: int) -> None:
@@ -76,19 +57,7 @@ def count_of(db: Db, user: Person) -> int:
 
 
 def test_every_function_is_executable_by_exactly_its_callers(db: Db) -> None:
-    granted = {
-        function: {
-            role
-            for role in ("anon", "authenticated", "service_role")
-            if db.execute(
-                "select has_function_privilege(%s, %s, 'execute') as allowed", (role, function)
-            ).fetchone()
-            == {"allowed": True}
-        }
-        for function in EXECUTORS
-    }
-
-    assert granted == EXECUTORS
+    assert executors(db, list(EXECUTORS)) == EXECUTORS
 
 
 @pytest.mark.parametrize("client", CLIENTS)

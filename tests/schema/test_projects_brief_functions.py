@@ -8,20 +8,17 @@ Attempts are committed (no `tx=rollback`), so "nothing changed" is read back fro
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
-from psycopg.rows import dict_row
 
 from tests.conftest import JWT_SECRET
+from tests.schema.data_api import COMMITTED, Db, as_client, executors
 from tests.tenancy import anon_key, service_role_key
-from tests.world import Person, a_guest, a_user, bearer, sites
-
-Db = psycopg.Connection[dict[str, Any]]
+from tests.world import Person, a_guest, a_user, sites
 
 EXECUTORS = {"public.consume_prompt_handoff(uuid)": {"anon", "authenticated"}}
 CLIENTS: dict[str, Callable[[str], str]] = {
@@ -29,22 +26,6 @@ CLIENTS: dict[str, Callable[[str], str]] = {
     "another guest": lambda _url: a_guest().token,
     "the anon key": lambda _url: anon_key(JWT_SECRET),
 }
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Db]:
-    with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
-        yield conn
-
-
-@pytest.fixture(scope="module")
-def http(postgrest_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=postgrest_url, timeout=30) as client:
-        yield client
-
-
-def as_client(token: str) -> dict[str, str]:
-    return {"apikey": anon_key(JWT_SECRET), **bearer(token), "Prefer": "return=representation"}
 
 
 def a_handoff(db: Db, owner: Person, project_id: str | None = None) -> str:
@@ -88,7 +69,9 @@ def profiles_of(db: Db, *site_ids: str) -> dict[str, str]:
 
 def consume(http: httpx.Client, token: str, handoff_id: str) -> httpx.Response:
     return http.post(
-        "/rpc/consume_prompt_handoff", json={"p_id": handoff_id}, headers=as_client(token)
+        "/rpc/consume_prompt_handoff",
+        json={"p_id": handoff_id},
+        headers=as_client(token, COMMITTED),
     )
 
 
@@ -96,19 +79,7 @@ def consume(http: httpx.Client, token: str, handoff_id: str) -> httpx.Response:
 
 
 def test_consume_prompt_handoff_is_executable_by_exactly_clients(db: Db) -> None:
-    granted = {
-        function: {
-            role
-            for role in ("anon", "authenticated", "service_role")
-            if db.execute(
-                "select has_function_privilege(%s, %s, 'execute') as allowed", (role, function)
-            ).fetchone()
-            == {"allowed": True}
-        }
-        for function in EXECUTORS
-    }
-
-    assert granted == EXECUTORS
+    assert executors(db, list(EXECUTORS)) == EXECUTORS
 
 
 @pytest.mark.parametrize("kind", ["user", "guest"])
@@ -149,7 +120,7 @@ def test_no_other_tenant_consumes_a_handoff(
         "/prompt_handoffs",
         params={"id": f"eq.{handoff}"},
         json={"consumed_at": "2026-01-01T00:00:00Z"},
-        headers=as_client(CLIENTS[client](database_url)),
+        headers=as_client(CLIENTS[client](database_url), COMMITTED),
     )
 
     assert (response.status_code, response.json()) == (200, [])
@@ -190,7 +161,7 @@ def test_a_handoff_cannot_be_made_for_another_tenants_site(
     response = http.post(
         "/prompt_handoffs",
         json={"prompt": "Ta över", "project_id": alices_site},
-        headers=as_client(intruder.token),
+        headers=as_client(intruder.token, COMMITTED),
     )
 
     assert response.status_code in (401, 403), response.text
@@ -213,7 +184,7 @@ def test_no_tenant_links_a_profile_across_the_tenancy_line(
     own_site, bare_site = sites(database_url, intruder, "Own", "Bare")
     alices_profile = a_profile(db, alices_site, "Alice AB")
     own_profile = a_profile(db, own_site, "Intruder AB")
-    headers = as_client(intruder.token)
+    headers = as_client(intruder.token, COMMITTED)
 
     # when the intruder takes alice's profile into its bare site, by moving it or copying it
     moved_in = http.patch(
@@ -290,7 +261,7 @@ def test_a_palette_of_junk_is_refused_through_the_data_api(
         "/company_profiles",
         params={"id": f"eq.{profile}"},
         json={"palette": palette},
-        headers=as_client(owner.token),
+        headers=as_client(owner.token, COMMITTED),
     )
 
     assert patched.status_code == 400, patched.text
@@ -320,7 +291,7 @@ def test_a_palette_of_hex_colours_is_stored(
         "/company_profiles",
         params={"id": f"eq.{profile}"},
         json={"palette": palette},
-        headers=as_client(owner.token),
+        headers=as_client(owner.token, COMMITTED),
     )
 
     assert patched.status_code == 200, patched.text
@@ -360,7 +331,7 @@ def test_no_client_writes_a_shared_template(
         "guest": lambda: a_guest().token,
         "anon key": lambda: anon_key(JWT_SECRET),
     }[writer]()
-    headers = as_client(token)
+    headers = as_client(token, COMMITTED)
     row = {"template_id": template, "user_id": None, "chat_id": "chat_forged"}
 
     inserted = http.post("/template_cache", json=row, headers=headers)

@@ -4,21 +4,18 @@ images go; called as PostgREST calls them and through real PostgREST with every 
 
 import json
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from tests.conftest import JWT_SECRET
+from tests.schema.data_api import COMMITTED, Db, as_client, executors
 from tests.tenancy import anon_key, mint, service_role_key
-from tests.world import Person, a_guest, a_user, bearer, sites
-
-Db = psycopg.Connection[dict[str, Any]]
+from tests.world import Person, a_guest, a_user, sites
 
 EXECUTORS = {
     "public.app_projects_page(integer, timestamp with time zone, uuid)": {
@@ -31,22 +28,6 @@ EXECUTORS = {
     "private.app_projects_within_limit()": set(),
     "private.queue_image_storage_deletions()": set(),
 }
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Db]:
-    with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
-        yield conn
-
-
-@pytest.fixture(scope="module")
-def http(postgrest_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=postgrest_url, timeout=30) as client:
-        yield client
-
-
-def as_client(token: str, prefer: str = "return=representation") -> dict[str, str]:
-    return {"apikey": anon_key(JWT_SECRET), **bearer(token), "Prefer": prefer}
 
 
 def as_person(db: Db, who: Person) -> None:
@@ -88,19 +69,7 @@ def count_sites(db: Db, who: Person) -> int:
 
 
 def test_every_site_function_is_executable_by_exactly_its_callers(db: Db) -> None:
-    granted = {
-        function: {
-            role
-            for role in ("anon", "authenticated", "service_role")
-            if db.execute(
-                "select has_function_privilege(%s, %s, 'execute') as allowed", (role, function)
-            ).fetchone()
-            == {"allowed": True}
-        }
-        for function in EXECUTORS
-    }
-
-    assert granted == EXECUTORS
+    assert executors(db, list(EXECUTORS)) == EXECUTORS
 
 
 # The site limit ----------------------------------------------------------------------------------
@@ -115,7 +84,9 @@ def test_a_client_inserting_beyond_its_limit_through_postgrest_is_refused(
     owner = a_guest() if kind == "guest" else a_user(database_url, tier=kind)
     sites(database_url, owner, *(f"Site {n}" for n in range(limit)))
 
-    response = http.post("/app_projects", json={"name": "One more"}, headers=as_client(owner.token))
+    response = http.post(
+        "/app_projects", json={"name": "One more"}, headers=as_client(owner.token, COMMITTED)
+    )
 
     assert response.status_code == 409
     assert response.json()["message"] == "project_limit_reached"
@@ -128,7 +99,9 @@ def test_a_client_under_its_limit_inserts_through_postgrest(
     owner = a_user(database_url)
     sites(database_url, owner, *(f"Site {n}" for n in range(9)))
 
-    response = http.post("/app_projects", json={"name": "Tenth"}, headers=as_client(owner.token))
+    response = http.post(
+        "/app_projects", json={"name": "Tenth"}, headers=as_client(owner.token, COMMITTED)
+    )
 
     assert response.status_code == 201
     assert count_sites(db, owner) == 10
@@ -143,7 +116,7 @@ def test_the_service_role_and_the_database_owner_are_not_limited(
     by_service = http.post(
         "/app_projects",
         json={"name": "Seeded", "session_id": owner.session_id},
-        headers=as_client(service_role_key(JWT_SECRET)),
+        headers=as_client(service_role_key(JWT_SECRET), COMMITTED),
     )
     sites(database_url, owner, "By the owner")
 
@@ -162,7 +135,7 @@ def test_a_row_naming_a_full_tenant_is_refused_without_telling_about_its_limit(
     response = http.post(
         "/app_projects",
         json={"name": "Planted", "session_id": victim.session_id},
-        headers=as_client(a_guest().token),
+        headers=as_client(a_guest().token, COMMITTED),
     )
 
     # then row-level security refuses it, as for any victim
@@ -178,7 +151,7 @@ def test_parallel_inserts_through_postgrest_stop_at_the_limit(
 
     def insert(n: int) -> int:
         response = http.post(
-            "/app_projects", json={"name": f"New {n}"}, headers=as_client(owner.token)
+            "/app_projects", json={"name": f"New {n}"}, headers=as_client(owner.token, COMMITTED)
         )
         return response.status_code
 
@@ -201,7 +174,7 @@ def test_each_client_pages_through_its_own_sites_only(
 
     def names(token: str) -> list[str]:
         response = http.post(
-            "/rpc/app_projects_page", json={"p_limit": 10}, headers=as_client(token)
+            "/rpc/app_projects_page", json={"p_limit": 10}, headers=as_client(token, COMMITTED)
         )
         assert response.status_code == 200, response.text
         return [row["name"] for row in response.json()]
@@ -281,7 +254,7 @@ def test_no_client_saves_to_a_site_it_does_not_own_through_postgrest(
     response = http.post(
         "/rpc/save_project_data",
         json={"p_project_id": site, "p_changes": {"chat_id": "stolen", "files": []}},
-        headers=as_client(token),
+        headers=as_client(token, COMMITTED),
     )
 
     assert response.status_code == 200
@@ -330,7 +303,7 @@ def test_deleting_a_site_queues_one_deletion_per_stored_image(
     images(database_url, other, f"{prefix}/kept.png")
 
     response = http.delete(
-        "/app_projects", params={"id": f"eq.{site}"}, headers=as_client(owner.token)
+        "/app_projects", params={"id": f"eq.{site}"}, headers=as_client(owner.token, COMMITTED)
     )
 
     assert response.status_code in (200, 204)
@@ -348,7 +321,9 @@ def test_deleting_one_image_queues_its_object(
     path = f"{owner.user_id}/{uuid.uuid4()}/logo.png"
     images(database_url, site, path)
 
-    http.delete("/images", params={"file_path": f"eq.{path}"}, headers=as_client(owner.token))
+    http.delete(
+        "/images", params={"file_path": f"eq.{path}"}, headers=as_client(owner.token, COMMITTED)
+    )
 
     assert queued(db, path) == [("image", path, 0, None)]
 
