@@ -16,10 +16,10 @@ from litestar.testing import AsyncTestClient
 from services.billing.app import create_app
 from services.billing.domains import DomainOrders, Timing
 from shared.config import Settings
-from tests.billing.conftest import BillingClient
 from standins.http_server import serve_http
+from standins.vercel import VercelStandIn
+from tests.billing.conftest import BillingClient
 from tests.fakes.stripe import FakeStripe
-from tests.fakes.vercel import FakeVercel
 from tests.world import Person, a_guest, a_user, bearer, sites
 
 FAST = Timing(poll_s=0.1, follow_min_s=0.1, follow_max_s=0.2, refund_retry_s=0.2)
@@ -44,8 +44,8 @@ def stripe_api() -> Iterator[FakeStripe]:
 
 
 @pytest.fixture
-def vercel_api() -> Iterator[FakeVercel]:
-    fake = FakeVercel()
+def vercel_api() -> Iterator[VercelStandIn]:
+    fake = VercelStandIn()
     with serve_http(fake) as url:
         fake.base_url = url
         yield fake
@@ -53,7 +53,7 @@ def vercel_api() -> Iterator[FakeVercel]:
 
 @pytest.fixture
 def registrar_settings(
-    billing_settings: Settings, stripe_api: FakeStripe, vercel_api: FakeVercel
+    billing_settings: Settings, stripe_api: FakeStripe, vercel_api: VercelStandIn
 ) -> Settings:
     return msgspec.structs.replace(
         billing_settings, **stripe_api.configuration(), **vercel_api.configuration()
@@ -115,7 +115,7 @@ async def pay(shop: BillingClient, stripe_api: FakeStripe, session_id: str, **ch
 
 
 async def test_a_quote_is_vercels_price_in_kronor_with_the_markup(
-    shop: BillingClient, vercel_api: FakeVercel, database_url: str
+    shop: BillingClient, vercel_api: VercelStandIn, database_url: str
 ) -> None:
     vercel_api.price = "12.50"  # 12.5 USD x 11 x 3 = 412.5, rounded half up
     domain = a_domain()
@@ -140,7 +140,7 @@ async def test_a_quote_is_vercels_price_in_kronor_with_the_markup(
 
 
 async def test_a_taken_domain_is_quoted_unavailable_and_cannot_be_ordered(
-    shop: BillingClient, vercel_api: FakeVercel, stripe_api: FakeStripe, database_url: str
+    shop: BillingClient, vercel_api: VercelStandIn, stripe_api: FakeStripe, database_url: str
 ) -> None:
     alice, domain = a_user(database_url), a_domain()
     vercel_api.taken.add(domain)
@@ -228,7 +228,7 @@ async def test_a_project_that_is_not_yours_cannot_get_a_domain(
 
 
 async def test_a_paid_order_is_bought_followed_and_completed(
-    shop: BillingClient, stripe_api: FakeStripe, vercel_api: FakeVercel, database_url: str
+    shop: BillingClient, stripe_api: FakeStripe, vercel_api: VercelStandIn, database_url: str
 ) -> None:
     vercel_api.purchasing_polls = 2
     alice, domain = a_user(database_url), a_domain()
@@ -258,7 +258,7 @@ async def test_a_paid_order_is_bought_followed_and_completed(
 
 
 async def test_a_failed_registration_is_refunded_through_stripe(
-    shop: BillingClient, stripe_api: FakeStripe, vercel_api: FakeVercel, database_url: str
+    shop: BillingClient, stripe_api: FakeStripe, vercel_api: VercelStandIn, database_url: str
 ) -> None:
     vercel_api.fail_registrations = True
     started = (await an_order(shop, database_url, a_user(database_url), a_domain())).json()
@@ -276,7 +276,7 @@ async def test_a_failed_registration_is_refunded_through_stripe(
 
 
 async def test_a_purchase_vercel_refuses_is_refunded(
-    shop: BillingClient, stripe_api: FakeStripe, vercel_api: FakeVercel, database_url: str
+    shop: BillingClient, stripe_api: FakeStripe, vercel_api: VercelStandIn, database_url: str
 ) -> None:
     alice, domain = a_user(database_url), a_domain()
     started = (await an_order(shop, database_url, alice, domain)).json()
@@ -291,7 +291,7 @@ async def test_a_purchase_vercel_refuses_is_refunded(
 
 
 async def test_a_refund_stripe_refuses_is_tried_again(
-    shop: BillingClient, stripe_api: FakeStripe, vercel_api: FakeVercel, database_url: str
+    shop: BillingClient, stripe_api: FakeStripe, vercel_api: VercelStandIn, database_url: str
 ) -> None:
     vercel_api.fail_registrations = True
     stripe_api.refuse_refunds = True
@@ -306,7 +306,7 @@ async def test_a_refund_stripe_refuses_is_tried_again(
 
 
 async def test_a_rate_limited_purchase_is_tried_again(
-    shop: BillingClient, stripe_api: FakeStripe, vercel_api: FakeVercel, database_url: str
+    shop: BillingClient, stripe_api: FakeStripe, vercel_api: VercelStandIn, database_url: str
 ) -> None:
     vercel_api.rate_limit_buys = 1
     started = (await an_order(shop, database_url, a_user(database_url), a_domain())).json()
@@ -323,7 +323,7 @@ async def test_many_workers_buy_a_paid_domain_once(
     registrar_settings: Settings,
     shop: BillingClient,
     stripe_api: FakeStripe,
-    vercel_api: FakeVercel,
+    vercel_api: VercelStandIn,
     database_url: str,
 ) -> None:
     started = (await an_order(shop, database_url, a_user(database_url), a_domain())).json()
@@ -343,7 +343,7 @@ async def test_many_workers_buy_a_paid_domain_once(
 async def test_a_tampered_payment_leaves_the_order_unpaid(
     shop: BillingClient,
     stripe_api: FakeStripe,
-    vercel_api: FakeVercel,
+    vercel_api: VercelStandIn,
     database_url: str,
 ) -> None:
     started = (await an_order(shop, database_url, a_user(database_url), a_domain())).json()
