@@ -127,7 +127,10 @@ begin
   if jsonb_typeof(p_changes) is distinct from 'object' then
     raise exception using errcode = '22023', message = 'p_changes must be a JSON object';
   end if;
-  if not exists (select from public.app_projects where id = p_project_id) then
+  -- One save of a site at a time: a second waits for the first to commit, then replaces its file
+  -- list (without the lock both would insert the same paths, and the second would fail).
+  perform from public.app_projects where id = p_project_id for no key update;
+  if not found then
     return;
   end if;
   if p_changes ? 'files' then

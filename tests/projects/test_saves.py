@@ -1,6 +1,7 @@
 """Saving a site's work: only the fields given change, meta is merged, files replace the file list,
 a save that fails leaves the previous one whole, and nobody else can save or read the files."""
 
+import asyncio
 from typing import Any
 
 import psycopg
@@ -10,7 +11,10 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from psycopg.rows import dict_row
 
+from services.projects.app import create_app
+from shared.config import Settings
 from tests.conftest import JWT_SECRET
+from tests.serving import serving
 from tests.tenancy import anon_key, tenant_token
 from tests.world import Person, a_guest, a_user, bearer, sites
 
@@ -105,6 +109,34 @@ async def test_files_replace_the_file_list_sorted_by_path_with_sizes_in_bytes(
         ]
     }
     assert listed_after.json() == {"files": [{"path": "components/hero.tsx", "sizeBytes": 4}]}
+
+
+async def test_saves_of_one_site_at_once_all_succeed_and_the_last_one_stands(
+    projects_settings: Settings, database_url: str
+) -> None:
+    # given a site, and ten saves of the same file names with different contents
+    owner, site = a_site(database_url)
+    bodies = [
+        {"files": [{"name": f"app/{part}.tsx", "content": "x" * run} for part in ("a", "b")]}
+        for run in range(1, 11)
+    ]
+
+    # when they are sent at once
+    async with serving(create_app(projects_settings)) as projects:
+        responses = await asyncio.gather(
+            *(
+                projects.put(f"/projects/{site}/data", json=body, headers=bearer(owner))
+                for body in bodies
+            )
+        )
+
+    # then each waits for the one before it, and the file list is one whole save's
+    assert [response.status_code for response in responses] == [200] * 10
+    data, files = saved_rows(database_url, site)
+    assert data is not None
+    [size] = {row["size_bytes"] for row in files}
+    assert [row["path"] for row in files] == ["app/a.tsx", "app/b.tsx"]
+    assert [file["content"] for file in data["files"]] == ["x" * size] * 2
 
 
 async def test_null_clears_a_field_and_an_empty_file_list_clears_the_files(
