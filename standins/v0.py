@@ -182,7 +182,7 @@ class _Chat:
 
 
 @dataclass
-class StandinV0:
+class V0StandIn:
     """v0 in memory, for one API key. Serve it with `standins.http_server.serve_http`, then set
     `base_url` to the URL served (the API answers under `<base_url>/v1`)."""
 
