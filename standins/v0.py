@@ -570,14 +570,14 @@ def _init_files(files: Any) -> list[dict[str, Any]]:
 def _site_files(prompts: list[str]) -> list[dict[str, Any]]:
     """A small Next.js site that shows what it was asked for (every prompt, in order)."""
     title = _title(prompts[0])
-    requests = "\n".join(f"          <li>{{{json.dumps(prompt)}}}</li>" for prompt in prompts[1:])
+    requests = "\n".join(f"          <li>{{{_js(prompt)}}}</li>" for prompt in prompts[1:])
     page = (
         'import { SiteHeader } from "@/components/site-header"\n\n'
         "export default function Page() {\n"
         "  return (\n"
         "    <main>\n"
-        f"      <SiteHeader title={{{json.dumps(title)}}} />\n"
-        f"      <p>{{{json.dumps(prompts[0])}}}</p>\n"
+        f"      <SiteHeader title={{{_js(title)}}} />\n"
+        f"      <p>{{{_js(prompts[0])}}}</p>\n"
         + (f"      <ul>\n{requests}\n      </ul>\n" if requests else "")
         + "    </main>\n"
         "  )\n"
@@ -585,7 +585,7 @@ def _site_files(prompts: list[str]) -> list[dict[str, Any]]:
     )
     layout = (
         'import "./globals.css"\n\n'
-        f"export const metadata = {{ title: {json.dumps(title)} }}\n\n"
+        f"export const metadata = {{ title: {_js(title)} }}\n\n"
         "export default function RootLayout({ children }: { children: React.ReactNode }) {\n"
         '  return (\n    <html lang="sv">\n      <body>{children}</body>\n    </html>\n  )\n}\n'
     )
@@ -609,10 +609,15 @@ def _site_files(prompts: list[str]) -> list[dict[str, Any]]:
 def _template_files(template_id: str) -> list[dict[str, Any]]:
     page = (
         "export default function Page() {\n"
-        f"  return <main>Template {json.dumps(template_id)}</main>\n"
+        f"  return <main>Template {_js(template_id)}</main>\n"
         "}\n"
     )
     return [{"object": "file", "name": "app/page.tsx", "content": page, "locked": False}]
+
+
+def _js(text: str) -> str:
+    """`text` as a JavaScript string literal, kept readable (Swedish letters as they are)."""
+    return json.dumps(text, ensure_ascii=False)
 
 
 def _answer_text(prompts: list[str]) -> str:

@@ -155,13 +155,14 @@ class Engine:
             if version is not None and version.status == "failed":
                 raise EngineUnavailable(f"v0 version {version.id} failed", chat_id=chat.id)
             left = deadline - time.monotonic()
-            if left <= 0:
+            if left > 0:
+                await asyncio.sleep(min(wait, left))
+                wait = min(wait * POLL_GROWTH, self._poll_longest_s)
+            if time.monotonic() >= deadline:
                 raise EngineUnavailable(
                     f"v0 chat {chat.id} was still pending after {self._deadline_s:g}s",
                     chat_id=chat.id,
                 )
-            await asyncio.sleep(min(wait, left))
-            wait = min(wait * POLL_GROWTH, self._poll_longest_s)
             try:
                 chat = await self._get_chat(chat.id, deadline)
             except EngineUnavailable as error:
@@ -204,7 +205,9 @@ class Engine:
     ) -> httpx.Response:
         """One call to v0 (never retried here); a non-2xx answer raised as our problem."""
         if time.monotonic() >= deadline:
-            raise EngineUnavailable(f"the deadline of {self._deadline_s:g}s passed")
+            raise EngineUnavailable(
+                f"the deadline of {self._deadline_s:g}s passed before {method} {path}"
+            )
         try:
             response = await self._http.request(
                 method,
