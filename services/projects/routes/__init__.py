@@ -2,7 +2,16 @@
 
 from litestar import Router
 
-from services.projects.routes import audits, handoffs, profiles, saves, sites, templates
+from services.projects.routes import (
+    audits,
+    generations,
+    handoffs,
+    profiles,
+    saves,
+    sites,
+    templates,
+    versions,
+)
 
 router = Router(
     path="/projects",
@@ -13,5 +22,7 @@ router = Router(
         profiles.router,
         templates.router,
         audits.router,
+        generations.router,
+        versions.router,
     ],
 )

@@ -1,0 +1,571 @@
+"""Generating, refining and template-generating a site through the app with v0's stand-in served
+over HTTP: each is charged once per idempotency key, recorded, and refunded when the engine
+fails; twenty requests with one key at once are one charge and one engine call; guests get one
+of each; the sweeper refunds what a dead process left pending, once, even when two sweep at once.
+"""
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import msgspec
+import psycopg
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from psycopg.rows import dict_row
+
+from services.projects.app import create_app
+from services.projects.repo.generations import GenerationLedger, GenerationRepository
+from shared.config import Settings
+from shared.data.plane import DataPlane, open_data_plane
+from standins.http_server import serve_http
+from standins.v0 import V0StandIn
+from tests.serving import serving
+from tests.world import Person, a_guest, a_user, bearer, service_role, sites
+
+Client = AsyncTestClient[Litestar]
+DEMO_URL = re.compile(r"^https://demo-[a-z0-9]+\.vusercontent\.net$")
+PROMPT = "En bageriwebbplats i Malmö med surdegsbröd och öppettider"
+
+
+# The world ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def served_v0() -> Iterator[V0StandIn]:
+    standin = V0StandIn()
+    with serve_http(standin) as url:
+        standin.base_url = url
+        yield standin
+
+
+@pytest.fixture
+def v0(served_v0: V0StandIn) -> V0StandIn:
+    """The served stand-in, its controls and counts fresh for each test."""
+    served_v0.pending_polls = 0
+    served_v0.calls.clear()
+    served_v0.received.clear()
+    served_v0.chats.clear()
+    return served_v0
+
+
+@pytest.fixture
+def engine_settings(projects_settings: Settings, v0: V0StandIn) -> Settings:
+    """The projects service pointed at the stand-in, with short timeouts."""
+    return msgspec.structs.replace(
+        projects_settings, **v0.configuration(), v0_timeout_s=1.0, v0_deadline_s=5.0
+    )
+
+
+@pytest.fixture
+async def client(engine_settings: Settings) -> AsyncIterator[Client]:
+    async with AsyncTestClient(create_app(engine_settings)) as test_client:
+        yield test_client
+
+
+def a_funded_user(database_url: str, diamonds: int, **columns: Any) -> Person:
+    """A user holding `diamonds`, granted on the ledger as billing grants them."""
+    person = a_user(database_url, **columns)
+    if diamonds:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(
+                "select public.credit_diamonds(%s, %s, 'admin_grant', 'Test grant', %s)",
+                (person.user_id, diamonds, str(uuid.uuid4())),
+            )
+    return person
+
+
+def query(database_url: str, sql: str, *args: Any) -> list[dict[str, Any]]:
+    with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
+        cursor = conn.execute(sql, args)
+        return cursor.fetchall() if cursor.description else []
+
+
+def diamonds_of(database_url: str, person: Person) -> int:
+    rows = query(database_url, "select diamonds from public.users where id = %s", person.user_id)
+    return int(rows[0]["diamonds"])
+
+
+def ledger_of(database_url: str, person: Person) -> list[tuple[str, int]]:
+    """The person's charges and refunds, in the order they happened."""
+    rows = query(
+        database_url,
+        "select type, amount from public.transactions"
+        " where user_id = %s and type in ('charge', 'refund') order by seq",
+        person.user_id,
+    )
+    return [(row["type"], row["amount"]) for row in rows]
+
+
+def audit_of(database_url: str, person: Person) -> list[dict[str, Any]]:
+    return query(
+        database_url,
+        "select * from public.ledger_discrepancies() where user_id = %s",
+        person.user_id,
+    )
+
+
+def generations_of(database_url: str, site: str) -> list[dict[str, Any]]:
+    return query(
+        database_url,
+        "select * from public.generations where app_project_id = %s order by created_at",
+        site,
+    )
+
+
+def a_key() -> str:
+    return f"key-{uuid.uuid4()}"
+
+
+async def generate(
+    client: Client, who: Person, site: str, key: str | None = None, **body: Any
+) -> Any:
+    return await client.post(
+        f"/projects/{site}/generate",
+        json={"prompt": PROMPT, "idempotencyKey": key or a_key(), **body},
+        headers=bearer(who),
+    )
+
+
+async def refine(client: Client, who: Person, site: str, key: str | None = None) -> Any:
+    return await client.post(
+        f"/projects/{site}/refine",
+        json={"message": "Gör rubriken större", "idempotencyKey": key or a_key()},
+        headers=bearer(who),
+    )
+
+
+# Happy paths -------------------------------------------------------------------------------------
+
+
+async def test_a_user_generates_a_site_pays_10_and_the_site_shows_the_version(
+    client: Client, database_url: str, v0: V0StandIn
+) -> None:
+    alice = a_funded_user(database_url, 30)
+    (site,) = sites(database_url, alice, "Bageriet")
+
+    response = await generate(client, alice, site)
+
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert (body["cost"], body["balance"], body["kind"]) == (10, 20, "generate")
+    assert DEMO_URL.match(body["demoUrl"])
+    assert body["chatId"] in v0.chats
+    assert body["v0VersionId"] == v0.chats[body["chatId"]].versions[-1].id
+    assert {"name": "app/page.tsx", "sizeBytes": pytest.approx(1, abs=10**6)} in body["files"]
+    assert diamonds_of(database_url, alice) == 20
+    saved = (await client.get(f"/projects/{site}", headers=bearer(alice))).json()["data"]
+    assert (saved["chatId"], saved["demoUrl"]) == (body["chatId"], body["demoUrl"])
+    assert "Malmö" in saved["currentCode"]
+    files = (await client.get(f"/projects/{site}/files", headers=bearer(alice))).json()["files"]
+    assert sorted(file["path"] for file in files) == sorted(file["name"] for file in body["files"])
+    (row,) = generations_of(database_url, site)
+    assert (row["status"], str(row["version_id"])) == ("done", body["versionId"])
+    assert v0.calls["POST /chats"] == 1
+    assert audit_of(database_url, alice) == []
+
+
+async def test_the_pro_model_costs_7_and_asks_v0_for_its_larger_model(
+    client: Client, database_url: str, v0: V0StandIn
+) -> None:
+    alice = a_funded_user(database_url, 30)
+    (site,) = sites(database_url, alice, "Bageriet")
+
+    response = await generate(client, alice, site, model="pro")
+
+    assert response.status_code == 201, response.text
+    assert (response.json()["cost"], response.json()["balance"]) == (7, 23)
+    assert v0.chats[response.json()["chatId"]].model_id == "v0-max"
+
+
+async def test_a_refine_costs_6_and_makes_a_new_version_of_the_same_chat(
+    client: Client, database_url: str, v0: V0StandIn
+) -> None:
+    alice = a_funded_user(database_url, 30)
+    (site,) = sites(database_url, alice, "Bageriet")
+    first = (await generate(client, alice, site)).json()
+
+    response = await refine(client, alice, site)
+
+    assert response.status_code == 201, response.text
+    refined = response.json()
+    assert (refined["cost"], refined["balance"], refined["kind"]) == (6, 14, "refine")
+    assert refined["chatId"] == first["chatId"]
+    assert refined["versionId"] != first["versionId"]
+    assert v0.calls["POST /chats/{chatId}/messages"] == 1
+    assert len(v0.chats[first["chatId"]].versions) == 2
+    saved = (await client.get(f"/projects/{site}", headers=bearer(alice))).json()["data"]
+    assert saved["demoUrl"] == refined["demoUrl"]
+
+
+async def test_a_refine_before_any_generation_is_409_and_charges_nothing(
+    client: Client, database_url: str, v0: V0StandIn
+) -> None:
+    alice = a_funded_user(database_url, 30)
+    (site,) = sites(database_url, alice, "Bageriet")
+
+    response = await refine(client, alice, site)
+
+    assert (response.status_code, response.json()["code"]) == (409, "nothing_to_refine")
+    assert diamonds_of(database_url, alice) == 30
+    assert generations_of(database_url, site) == []
+    assert v0.total_calls() == 0
+
+
+async def test_a_refine_never_continues_a_chat_id_the_client_saved_itself(
+    client: Client, database_url: str, v0: V0StandIn
+) -> None:
+    alice, bob = a_funded_user(database_url, 30), a_funded_user(database_url, 30)
+    (bobs_site,) = sites(database_url, bob, "Bob's")
+    bobs_chat = (await generate(client, bob, bobs_site)).json()["chatId"]
+    (site,) = sites(database_url, alice, "Bageriet")
+    saved = await client.put(
+        f"/projects/{site}/data", json={"chatId": bobs_chat}, headers=bearer(alice)
+    )
+    assert saved.status_code == 200
+
+    response = await refine(client, alice, site)
+
+    assert (response.status_code, response.json()["code"]) == (409, "nothing_to_refine")
+    assert v0.calls["POST /chats/{chatId}/messages"] == 0
+
+
+# The engine fails: the charge comes back ---------------------------------------------------------
+
+
+def fail_by_500(v0: V0StandIn) -> None:
+    v0.fail_next(500, endpoint="POST /chats")
+
+
+def fail_by_429(v0: V0StandIn) -> None:
+    v0.fail_next(429, "Rate limit exceeded", endpoint="POST /chats")
+
+
+def fail_by_timeout(v0: V0StandIn) -> None:
+    v0.delay_next(2.5, endpoint="POST /chats")
+
+
+def fail_by_failed_version(v0: V0StandIn) -> None:
+    v0.fail_next_version()
+
+
+@pytest.mark.parametrize(
+    "fail", [fail_by_500, fail_by_429, fail_by_timeout, fail_by_failed_version]
+)
+async def test_an_engine_failure_is_503_and_refunds_the_charge_once(
+    fail: Any, client: Client, database_url: str, v0: V0StandIn
+) -> None:
+    alice = a_funded_user(database_url, 30)
+    (site,) = sites(database_url, alice, "Bageriet")
+    fail(v0)
+
+    response = await generate(client, alice, site)
+
+    assert (response.status_code, response.json()["code"]) == (503, "engine_unavailable")
+    assert diamonds_of(database_url, alice) == 30
+    assert ledger_of(database_url, alice) == [("charge", -10), ("refund", 10)]
+    (row,) = generations_of(database_url, site)
+    assert (row["status"], row["error_code"]) == ("failed", "engine_unavailable")
+    assert audit_of(database_url, alice) == []
+    assert v0.calls["POST /chats"] == 1
+    saved = (await client.get(f"/projects/{site}", headers=bearer(alice))).json()["data"]
+    assert saved is None
+
+
+async def test_a_prompt_v0_refuses_is_422_with_its_message_and_refunded(
+    client: Client, database_url: str, v0: V0StandIn
+) -> None:
+    alice = a_funded_user(database_url, 30)
+    (site,) = sites(database_url, alice, "Bageriet")
+    v0.fail_next(400, "The message breaks the content policy", endpoint="POST /chats")
+
+    response = await generate(client, alice, site)
+
+    assert (response.status_code, response.json()["code"]) == (422, "engine_rejected")
+    assert response.json()["detail"] == "The message breaks the content policy"
+    assert ledger_of(database_url, alice) == [("charge", -10), ("refund", 10)]
+
+
+async def test_the_same_key_after_a_failure_answers_the_failure_again_without_a_charge(
+    client: Client, database_url: str, v0: V0StandIn
+) -> None:
+    alice = a_funded_user(database_url, 30)
+    (site,) = sites(database_url, alice, "Bageriet")
+    v0.fail_next(400, "Too vague", endpoint="POST /chats")
+    key = a_key()
+    first = await generate(client, alice, site, key)
+
+    again = await generate(client, alice, site, key)
+
+    assert (again.status_code, again.json()) == (first.status_code, first.json())
+    assert ledger_of(database_url, alice) == [("charge", -10), ("refund", 10)]
+    assert v0.calls["POST /chats"] == 1
+
+
+# One key, one generation -------------------------------------------------------------------------
+
+
+async def test_the_same_key_again_answers_the_first_generation_without_charge_or_engine_call(
+    client: Client, database_url: str, v0: V0StandIn
+) -> None:
+    alice = a_funded_user(database_url, 30)
+    (site,) = sites(database_url, alice, "Bageriet")
+    key = a_key()
+    first = await generate(client, alice, site, key)
+
+    again = await generate(client, alice, site, key)
+
+    assert (again.status_code, again.json()) == (201, first.json())
+    assert diamonds_of(database_url, alice) == 20
+    assert v0.calls["POST /chats"] == 1
+
+
+async def test_a_key_used_for_another_site_is_409(
+    client: Client, database_url: str, v0: V0StandIn
+) -> None:
+    alice = a_funded_user(database_url, 30)
+    first_site, other_site = sites(database_url, alice, "One", "Two")
+    key = a_key()
+    await generate(client, alice, first_site, key)
+
+    response = await generate(client, alice, other_site, key)
+
+    assert (response.status_code, response.json()["code"]) == (409, "idempotency_key_reused")
+    assert diamonds_of(database_url, alice) == 20
+
+
+async def test_20_generates_at_once_with_one_key_make_one_charge_one_engine_call_20_answers(
+    engine_settings: Settings, database_url: str, v0: V0StandIn
+) -> None:
+    alice = a_funded_user(database_url, 30)
+    (site,) = sites(database_url, alice, "Bageriet")
+    v0.delay_next(0.3, endpoint="POST /chats")  # the winner is still working when all arrive
+    body = {"prompt": PROMPT, "idempotencyKey": a_key()}
+
+    async with serving(create_app(engine_settings)) as served:
+        responses = await asyncio.gather(
+            *(
+                served.post(f"/projects/{site}/generate", json=body, headers=bearer(alice))
+                for _ in range(20)
+            )
+        )
+
+    assert [response.status_code for response in responses] == [201] * 20
+    assert len({response.content for response in responses}) == 1
+    assert v0.calls["POST /chats"] == 1
+    assert ledger_of(database_url, alice) == [("charge", -10)]
+    assert len(generations_of(database_url, site)) == 1
+
+
+# Who may generate --------------------------------------------------------------------------------
+
+
+async def test_a_guest_gets_one_generation_and_one_refine_then_402_requires_account(
+    client: Client, database_url: str, v0: V0StandIn
+) -> None:
+    guest = a_guest()
+    (site,) = sites(database_url, guest, "Gästens sajt")
+
+    generated = await generate(client, guest, site)
+    refined = await refine(client, guest, site)
+    again = await generate(client, guest, site)
+    refined_again = await refine(client, guest, site)
+
+    assert generated.status_code == 201, generated.text
+    assert (generated.json()["cost"], generated.json()["balance"]) == (0, None)
+    assert refined.status_code == 201, refined.text
+    assert (again.status_code, again.json()["code"]) == (402, "requires_account")
+    assert (refined_again.status_code, refined_again.json()["code"]) == (402, "requires_account")
+    assert v0.calls["POST /chats"] == 1
+
+
+async def test_a_guest_whose_generation_failed_has_its_free_generation_back(
+    client: Client, database_url: str, v0: V0StandIn
+) -> None:
+    guest = a_guest()
+    (site,) = sites(database_url, guest, "Gästens sajt")
+    v0.fail_next(500, endpoint="POST /chats")
+
+    failed = await generate(client, guest, site)
+    retried = await generate(client, guest, site)
+
+    assert failed.status_code == 503
+    assert retried.status_code == 201, retried.text
+
+
+async def test_too_few_diamonds_is_402_and_leaves_no_generation(
+    client: Client, database_url: str, v0: V0StandIn
+) -> None:
+    alice = a_funded_user(database_url, 5)
+    (site,) = sites(database_url, alice, "Bageriet")
+
+    response = await generate(client, alice, site)
+
+    assert response.status_code == 402
+    problem = response.json()
+    assert (problem["code"], problem["required"], problem["current"]) == (
+        "insufficient_credits",
+        10,
+        5,
+    )
+    assert generations_of(database_url, site) == []
+    assert diamonds_of(database_url, alice) == 5
+    assert v0.total_calls() == 0
+
+
+@pytest.mark.parametrize("path", ["generate", "refine"])
+async def test_another_tenants_site_is_404_and_charges_nothing(
+    path: str, client: Client, database_url: str, v0: V0StandIn
+) -> None:
+    alice, mallory = a_funded_user(database_url, 30), a_funded_user(database_url, 30)
+    (site,) = sites(database_url, alice, "Bageriet")
+    await generate(client, alice, site)
+
+    response = await (generate if path == "generate" else refine)(client, mallory, site)
+
+    assert (response.status_code, response.json()["code"]) == (404, "project_not_found")
+    assert diamonds_of(database_url, mallory) == 30
+    assert len(generations_of(database_url, site)) == 1
+
+
+async def test_without_a_token_generating_is_401(client: Client, database_url: str) -> None:
+    alice = a_funded_user(database_url, 30)
+    (site,) = sites(database_url, alice, "Bageriet")
+
+    response = await client.post(
+        f"/projects/{site}/generate", json={"prompt": PROMPT, "idempotencyKey": a_key()}
+    )
+
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"prompt": PROMPT}, "idempotencyKey"),
+        ({"prompt": "", "idempotencyKey": "k"}, "prompt"),
+        ({"prompt": PROMPT, "idempotencyKey": "k", "model": "ultra"}, "model"),
+        ({"prompt": PROMPT, "idempotencyKey": "k" * 101}, "idempotencyKey"),
+        ({"prompt": PROMPT, "idempotencyKey": "k", "cost": 0}, "cost"),
+    ],
+)
+async def test_a_bad_body_is_422_naming_the_field(
+    body: dict[str, Any], field: str, client: Client, database_url: str, v0: V0StandIn
+) -> None:
+    alice = a_funded_user(database_url, 30)
+    (site,) = sites(database_url, alice, "Bageriet")
+
+    response = await client.post(f"/projects/{site}/generate", json=body, headers=bearer(alice))
+
+    assert response.status_code == 422
+    assert field in response.text
+    assert diamonds_of(database_url, alice) == 30
+    assert v0.total_calls() == 0
+
+
+# Templates ---------------------------------------------------------------------------------------
+
+
+async def test_a_template_is_generated_once_by_v0_then_served_from_the_users_cache(
+    client: Client, database_url: str, v0: V0StandIn
+) -> None:
+    alice = a_funded_user(database_url, 30)
+    first_site, second_site = sites(database_url, alice, "One", "Two")
+    template = f"tpl-test-generations-{uuid.uuid4().hex[:10]}"
+
+    first = await client.post(
+        f"/projects/templates/{template}/generate",
+        json={"projectId": first_site, "idempotencyKey": a_key()},
+        headers=bearer(alice),
+    )
+    second = await client.post(
+        f"/projects/templates/{template}/generate",
+        json={"projectId": second_site, "idempotencyKey": a_key()},
+        headers=bearer(alice),
+    )
+
+    assert (first.status_code, second.status_code) == (201, 201), first.text + second.text
+    assert v0.calls["POST /chats/init"] == 1
+    assert (first.json()["cost"], second.json()["balance"]) == (10, 10)
+    assert second.json()["demoUrl"] == first.json()["demoUrl"]
+    assert second.json()["files"] == first.json()["files"]
+    cached = await client.get(f"/projects/templates/{template}", headers=bearer(alice))
+    assert (cached.json()["shared"], cached.json()["chatId"]) == (False, first.json()["chatId"])
+    for site in (first_site, second_site):
+        saved = (await client.get(f"/projects/{site}", headers=bearer(alice))).json()["data"]
+        assert saved["demoUrl"] == first.json()["demoUrl"]
+    query(database_url, "delete from public.template_cache where template_id = %s", template)
+
+
+# The sweeper -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def data(engine_settings: Settings) -> AsyncIterator[DataPlane]:
+    """The data plane the projects service runs on, once per plane."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        plane = await open_data_plane(engine_settings, http)
+        try:
+            yield plane
+        finally:
+            await plane.close()
+
+
+async def start_and_die(data: DataPlane, database_url: str, who: Person, site: str) -> uuid.UUID:
+    """A generation charged as `who` (start_generation called directly, as a client may) whose
+    process never finishes it, already past its deadline."""
+    started = await GenerationRepository(data, who.caller).start(
+        uuid.UUID(site), "generate", "standard", a_key(), 600
+    )
+    assert started.outcome == "started"
+    assert started.generation_id is not None
+    query(
+        database_url,
+        "update public.generations set deadline_at = now() - interval '1 second' where id = %s",
+        started.generation_id,
+    )
+    return started.generation_id
+
+
+async def test_two_sweeps_at_once_refund_a_dead_generation_exactly_once(
+    data: DataPlane, database_url: str
+) -> None:
+    alice = a_funded_user(database_url, 30)
+    (site,) = sites(database_url, alice, "Bageriet")
+    generation = await start_and_die(data, database_url, alice, site)
+    assert diamonds_of(database_url, alice) == 20
+
+    ledger = GenerationLedger(data, service_role())
+    await asyncio.gather(ledger.sweep(100), ledger.sweep(100))
+
+    assert diamonds_of(database_url, alice) == 30
+    assert ledger_of(database_url, alice) == [("charge", -10), ("refund", 10)]
+    (row,) = generations_of(database_url, site)
+    assert (row["id"], row["status"], row["error_code"]) == (
+        generation,
+        "failed",
+        "engine_unavailable",
+    )
+    assert audit_of(database_url, alice) == []
+
+
+async def test_the_apps_sweeper_refunds_a_dead_generation_on_its_own(
+    engine_settings: Settings, data: DataPlane, database_url: str
+) -> None:
+    alice = a_funded_user(database_url, 30)
+    (site,) = sites(database_url, alice, "Bageriet")
+    await start_and_die(data, database_url, alice, site)
+
+    async with AsyncTestClient(create_app(engine_settings)):
+        for _ in range(100):
+            if generations_of(database_url, site)[0]["status"] != "pending":
+                break
+            await asyncio.sleep(0.05)
+
+    assert generations_of(database_url, site)[0]["status"] == "failed"
+    assert ledger_of(database_url, alice) == [("charge", -10), ("refund", 10)]
+    assert audit_of(database_url, alice) == []
