@@ -184,7 +184,8 @@ def dev_command(settings: Settings, data_plane: DataPlaneName | None, port: int)
 
     Without DATABASE_URL an embedded Postgres, without REDIS_URL an embedded Valkey (both keep
     their data in $SAJTMASKIN_STATE_DIR), with --data-plane postgrest also PostgREST 12; the
-    schema is migrated first. Ctrl-C stops everything it started.
+    schema is migrated first. Without V0_API_KEY or VERCEL_TOKEN, stand-ins of v0 and Vercel
+    answer in their place. Ctrl-C stops everything it started.
     """
     _require_free_port(port)
     # SIGTERM and a closed terminal (SIGHUP) unwind like Ctrl-C, so the servers get stopped.

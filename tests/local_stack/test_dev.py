@@ -14,6 +14,8 @@ import jwt
 import pytest
 
 from shared.local_stack import API_KEY_ISSUER, free_port, seed_demo_logins
+from standins.v0 import V0StandIn
+from standins.vercel import VercelStandIn
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 SAJTMASKIN = Path(sys.executable).with_name("sajtmaskin")
@@ -30,6 +32,12 @@ CONFIGURATION = (
     "JWT_SECRET",
     "JWT_JWKS_URL",
     "DATA_PLANE",
+    "V0_API_KEY",
+    "V0_API_URL",
+    "VERCEL_TOKEN",
+    "VERCEL_TEAM_ID",
+    "VERCEL_API_URL",
+    "VERCEL_WEBHOOK_SECRET",
 )
 
 
@@ -142,6 +150,62 @@ def test_a_newcomer_signs_in_as_a_printed_demo_user_and_gets_mail_linking_to_the
     assert registered.status_code == 201, registered.text
     assert verified.status_code in (302, 303)
     assert verified.headers["location"].endswith("verified=success")
+
+
+def test_without_keys_dev_serves_the_v0_and_vercel_standins_and_stops_them(
+    tmp_path: Path,
+) -> None:
+    # given `sajtmaskin dev` with neither V0_API_KEY nor VERCEL_TOKEN
+    output = tmp_path / "dev.log"
+    port = free_port()
+    environment = {key: value for key, value in os.environ.items() if key not in CONFIGURATION}
+    environment["SAJTMASKIN_STATE_DIR"] = str(tmp_path / "state")
+
+    with output.open("wb") as log:
+        process = subprocess.Popen(
+            [SAJTMASKIN, "dev", "--port", str(port)],
+            cwd=REPOSITORY,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_until_serving(f"http://127.0.0.1:{port}/health", process, output)
+        printed = output.read_text()
+        v0_url = re.search(r"^v0\s+(http://127\.0\.0\.1:\d+/v1) \(stand-in", printed, re.M)
+        vercel_url = re.search(r"^vercel\s+(http://127\.0\.0\.1:\d+) \(stand-in", printed, re.M)
+        assert v0_url, printed
+        assert vercel_url, printed
+        # when a prompt is sent to the printed v0 with the stand-in's key
+        chat = httpx.post(
+            f"{v0_url[1]}/chats",
+            json={"message": "A bakery in Malmö"},
+            headers={"Authorization": f"Bearer {V0StandIn.api_key}"},
+            timeout=10,
+        )
+        # and the printed Vercel is asked for a project's domains with the stand-in's token
+        domains = httpx.get(
+            f"{vercel_url[1]}/v9/projects/prj_none/domains",
+            params={"teamId": VercelStandIn.team_id},
+            headers={"Authorization": f"Bearer {VercelStandIn.token}"},
+            timeout=10,
+        )
+        process.send_signal(signal.SIGINT)
+        exit_code = process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    # then v0 answered with a completed version of that site, Vercel as Vercel does
+    assert chat.status_code == 200, chat.text
+    assert chat.json()["latestVersion"]["status"] == "completed"
+    assert domains.status_code == 404
+    assert domains.json()["error"]["code"] == "not_found"
+    # and both are stopped with the rest
+    assert exit_code == 0, output.read_text()
+    assert not _listening(_printed_port("v0", printed))
+    assert not _listening(_printed_port("vercel", printed))
 
 
 def _wait_for_line(pattern: re.Pattern[str], process: subprocess.Popen[bytes], output: Path) -> str:
