@@ -67,7 +67,9 @@ def wants_stream(request: Request[Any, Any, Any]) -> bool:
 
 async def answer(run: Run, streaming: bool) -> Response[GenerationResult] | ServerSentEvent:
     if streaming:
-        return ServerSentEvent(_messages(run), headers={"Cache-Control": "no-store"})
+        return ServerSentEvent(
+            _messages(run), status_code=200, headers={"Cache-Control": "no-store"}
+        )
     return Response(await run.result(), status_code=201)
 
 
