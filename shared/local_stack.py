@@ -22,8 +22,8 @@ import tarfile
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -511,7 +511,7 @@ def open_dev_stack(
             rest_url = postgrest.url
             endpoints["postgrest"] = f"{rest_url} (PostgREST {POSTGREST_VERSION})"
 
-        third_parties = _serve_standins(settings, started, endpoints)
+        third_parties = _serve_standins(settings, started, endpoints, gateway_port)
 
         local_keys = {
             role: _api_key(jwt_secret, role)
@@ -543,7 +543,7 @@ def open_dev_stack(
 
 
 def _serve_standins(
-    settings: Settings, started: ExitStack, endpoints: dict[str, str]
+    settings: Settings, started: ExitStack, endpoints: dict[str, str], gateway_port: int
 ) -> dict[str, Any]:
     """Serve the stand-ins of v0 (no V0_API_KEY) and Vercel (no VERCEL_TOKEN) on local ports
     until `started` closes, so a newcomer generates and deploys sites without accounts; the
@@ -563,15 +563,32 @@ def _serve_standins(
         return configured
     if not settings.v0_api_key:
         v0 = V0StandIn(stream_interval_s=DEV_STREAM_INTERVAL_S)
-        v0.base_url = started.enter_context(serve_http(v0))
+        v0.base_url = _serve_beside(serve_http, v0, started, gateway_port)
         configured |= v0.configuration()
         endpoints["v0"] = f"{configured['v0_api_url']} (stand-in; set V0_API_KEY for v0 itself)"
     if not settings.vercel_token:
         vercel = VercelStandIn()
-        vercel.base_url = started.enter_context(serve_http(vercel))
+        vercel.base_url = _serve_beside(serve_http, vercel, started, gateway_port)
         configured |= vercel.configuration()
         endpoints["vercel"] = f"{vercel.base_url} (stand-in; set VERCEL_TOKEN for Vercel itself)"
     return configured
+
+
+def _serve_beside(
+    serve: Callable[[Any], AbstractContextManager[str]],
+    handler: Any,
+    started: ExitStack,
+    gateway_port: int,
+) -> str:
+    """`serve(handler)` until `started` closes; its URL. A free port the system picks may be the
+    gateway's own when that one came from the same range (as tests choose it): then another."""
+    while True:
+        serving = ExitStack()
+        url = serving.enter_context(serve(handler))
+        if urlsplit(url).port != gateway_port:
+            started.enter_context(serving)
+            return url
+        serving.close()
 
 
 def _public_base_url(settings: Settings, gateway_port: int) -> str:

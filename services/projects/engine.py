@@ -262,6 +262,10 @@ class Engine:
             failure = _transport_failure("POST", path, error)
             failure.chat_id = last.id if last else None
             raise failure from error
+        except EngineUnavailable as failure:
+            if failure.chat_id is None and last is not None:
+                failure.chat_id = last.id
+            raise
         if last is None:
             raise EngineUnavailable("v0's stream ended before it named a chat")
         # The stream may end with the version still pending (or without one): poll like sync.

@@ -15,7 +15,7 @@ import httpx
 import msgspec
 import pytest
 
-from services.projects.engine import Engine
+from services.projects.engine import STREAM_LINE_LIMIT, Engine
 from services.projects.models.engine import (
     Chat,
     Content,
@@ -282,6 +282,31 @@ async def test_a_stream_v0_refuses_is_unavailable_before_any_event(
         await anext(stream)
 
     assert v0.calls == {"POST /chats": 1}
+
+
+async def test_a_stream_line_too_long_to_hold_ends_the_stream_unavailable(
+    http: httpx.AsyncClient,
+) -> None:
+    async def endless_line() -> AsyncIterator[bytes]:
+        yield b'data: {"object":"chat","id":"chat1234"}\n\n'
+        for _ in range(STREAM_LINE_LIMIT // 65536 + 2):
+            yield b"data: " + b"x" * 65536
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, headers={"content-type": "text/event-stream"}, content=endless_line()
+        )
+
+    with serve_http(handler) as url:
+        settings = msgspec.structs.replace(Settings(), v0_api_key="v0_key", v0_api_url=url)
+        events = Engine(settings, http).stream_chat(PROMPT, "standard")
+
+        assert await anext(events) == Started("chat1234")
+        with pytest.raises(EngineUnavailable) as raised:
+            await anext(events)
+
+    assert raised.value.chat_id == "chat1234"
+    assert "stream line" in raised.value.reason
 
 
 # Failures ---------------------------------------------------------------------------------------
