@@ -17,8 +17,8 @@ from services.auth.mail import MailSender, drain_outbox
 from shared.config import Settings
 from shared.data.plane import open_data_plane
 from shared.logging import configure_logging
-from tests.conftest import JWT_SECRET
 from standins.http_server import serve_http
+from tests.conftest import JWT_SECRET
 from tests.fakes.resend import FakeResend
 from tests.tenancy import service_role_key
 

@@ -17,10 +17,10 @@ from services.auth.app import create_app
 from services.auth.tokens import purpose_key
 from shared.config import Settings
 from shared.identity import ACCESS_COOKIE
+from standins.http_server import serve_http
 from tests.auth.conftest import AuthClient, login, new_email, register, signed_up
 from tests.fakes.github import FakeGitHub, GitHubAccount
 from tests.fakes.google import FakeGoogle, GoogleIdentity, s256
-from standins.http_server import serve_http
 from tests.world import bearer
 
 APP = "https://app.sajtmaskin.test"

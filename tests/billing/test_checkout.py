@@ -11,8 +11,8 @@ from litestar.testing import AsyncTestClient
 
 from services.billing.app import create_app
 from shared.config import Settings
-from tests.billing.conftest import BillingClient
 from standins.http_server import serve_http
+from tests.billing.conftest import BillingClient
 from tests.fakes.stripe import FakeStripe, form_fields
 from tests.world import a_guest, a_user, bearer
 

@@ -19,9 +19,9 @@ from litestar.testing import AsyncTestClient
 
 from services.billing.app import create_app
 from shared.config import Settings
+from standins.http_server import serve_http
 from tests.billing.conftest import BillingClient, diamonds_of
 from tests.conftest import plane_settings
-from standins.http_server import serve_http
 from tests.fakes.stripe import FakeStripe
 from tests.serving import serving
 from tests.world import Person, a_user, bearer
