@@ -4,8 +4,9 @@
 - the `postgres` plane (one pipelined transaction that takes on the caller, then the query),
 - a bare psycopg query with no RLS context: the floor both are compared with,
 
-at concurrency 1 and 32; then the same list through the projects service's real endpoint
-(HTTP, JWT, JSON) on each plane. Everything runs on this machine, in a database of its own.
+at concurrency 1 and 32; then the projects service's real endpoints (HTTP, JWT, JSON, its
+Redis caches) on each plane: the list, one site with its saved work, and a save of 5 files
+(50 KB). Everything runs on this machine, in a database of its own.
 """
 
 import asyncio
@@ -28,7 +29,7 @@ from psycopg.conninfo import make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
 from bench.measure import Figures, measure, table
-from bench.servers import postgres_server_url
+from bench.servers import postgres_server_url, redis_server_url
 from shared.config import Settings
 from shared.data.plane import DataPlane, open_data_plane
 from shared.data.query import Select, desc
@@ -40,6 +41,9 @@ USERS = 100
 SITES_PER_USER = 20
 POOL_SIZE = 10  # the same as PostgREST's pool in PostgrestServer
 RUNS = {1: 1000, 32: 4000}  # concurrency → requests
+ENDPOINT_RUNS = {1: 300, 32: 1200}  # the service is ~10x slower than a query: fewer requests
+SAVED_FILES = 5
+FILE_BYTES = 10_000  # 5 files of 10 KB: a 50 KB save
 LIST = Select(
     "app_projects",
     columns=("id", "name", "category", "created_at"),
@@ -133,7 +137,7 @@ async def plane_figures(
 
 
 @contextmanager
-def projects_service(settings: Settings, plane: str) -> Iterator[str]:
+def projects_service(settings: Settings, plane: str, redis_url: str) -> Iterator[str]:
     """`sajtmaskin serve projects` on a free port, configured for `plane`."""
     port = free_port()
     env = {
@@ -143,6 +147,8 @@ def projects_service(settings: Settings, plane: str) -> Iterator[str]:
         "SUPABASE_REST_URL": settings.supabase_rest_url or "",
         "SUPABASE_ANON_KEY": settings.supabase_anon_key or "",
         "JWT_SECRET": settings.jwt_secret or "",
+        "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": f"bench-{uuid.uuid4()}:",
         "LOG_LEVEL": "warning",
         # Thousands of requests from one caller: measure the data path, not the read limit.
         "RATE_LIMIT_ENABLED": "false",
@@ -173,27 +179,54 @@ def projects_service(settings: Settings, plane: str) -> Iterator[str]:
         process.wait(timeout=10)
 
 
-async def endpoint_figures(url: str, plane: str, token: str) -> list[Figures]:
+def save_body(run: int) -> dict[str, object]:
+    """A save of SAVED_FILES files of FILE_BYTES each, different every run."""
+    files = [
+        {"name": f"app/section-{n}.tsx", "content": f"// run {run}\n".ljust(FILE_BYTES, "x")}
+        for n in range(SAVED_FILES)
+    ]
+    return {"demoUrl": f"https://demo-{run}.vusercontent.net", "files": files, "meta": {"run": run}}
+
+
+async def endpoint_figures(url: str, plane: str, token: str, site_ids: list[str]) -> list[Figures]:
     # Idle connections are dropped well before uvicorn's 5 s keep-alive closes them: reusing one
     # the server is closing at that moment fails the request (ReadError) instead of timing it.
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=2.0)
     headers = {"Authorization": f"Bearer {token}"}
     figures = []
     async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=10) as http:
+        runs = iter(range(10**9))
 
         async def list_projects() -> None:
             response = await http.get("/projects")
             response.raise_for_status()
 
-        for concurrency, requests in RUNS.items():
-            figures.append(
-                await measure(
-                    f"GET /projects, {plane} plane",
-                    list_projects,
-                    concurrency=concurrency,
-                    requests=requests,
+        async def get_site() -> None:
+            response = await http.get(f"/projects/{site_ids[0]}")
+            response.raise_for_status()
+
+        async def save_site() -> None:
+            # Spread over the user's sites: a save locks its site's row until it commits.
+            run = next(runs)
+            site = site_ids[run % len(site_ids)]
+            response = await http.put(f"/projects/{site}/data", json=save_body(run))
+            response.raise_for_status()
+
+        await save_site()  # the site read below has saved work to return
+        for name, operation in (
+            ("GET /projects", list_projects),
+            ("GET /projects/{id}", get_site),
+            ("PUT /projects/{id}/data", save_site),
+        ):
+            for concurrency, requests in ENDPOINT_RUNS.items():
+                figures.append(
+                    await measure(
+                        f"{name}, {plane} plane",
+                        operation,
+                        concurrency=concurrency,
+                        requests=requests,
+                    )
                 )
-            )
     return figures
 
 
@@ -201,6 +234,7 @@ def main() -> None:
     server_url = postgres_server_url()
     secret = secrets.token_urlsafe(32)
     with (
+        redis_server_url() as redis_url,
         bench_database(server_url) as database_url,
         PostgrestServer(
             make_conninfo(database_url, user="authenticator"), jwt_secret=secret
@@ -208,8 +242,16 @@ def main() -> None:
     ):
         with psycopg.connect(database_url) as conn:
             row = conn.execute("select id from public.users limit 1").fetchone()
-        assert row is not None
-        user_id = str(row[0])
+            assert row is not None
+            user_id = str(row[0])
+            site_ids = [
+                str(site)
+                for (site,) in conn.execute(
+                    "select id from public.app_projects where user_id = %s"
+                    " order by created_at desc",
+                    (user_id,),
+                )
+            ]
         token = user_token(secret, user_id)
         anon_key = jwt.encode({"role": "anon", "iat": int(time.time())}, secret, "HS256")
         settings = Settings(
@@ -226,10 +268,13 @@ def main() -> None:
         )
         figures = asyncio.run(plane_figures(settings, caller, database_url, user_id))
         for plane in ("postgrest", "postgres"):
-            with projects_service(settings, plane) as url:
-                figures += asyncio.run(endpoint_figures(url, plane, token))
+            with projects_service(settings, plane, redis_url) as url:
+                figures += asyncio.run(endpoint_figures(url, plane, token, site_ids))
     baseline = {row.concurrency: row for row in figures if "floor" in row.name}
-    print(f"Listing a user's 10 newest of {SITES_PER_USER} app projects ({USERS} users):\n")
+    print(
+        f"Listing a user's 10 newest of {SITES_PER_USER} app projects ({USERS} users),"
+        f" then the projects service reading and saving sites:\n"
+    )
     print(table(figures, baseline))
 
 
