@@ -187,7 +187,8 @@ TABLES = [
         FULL,
         FULL,
     ),
-    Table("deployments", _deployment, {"status": "ready"}, ("project_id",), FULL, FULL),
+    # Clients read their deployments; only the projects service's functions write them.
+    Table("deployments", _deployment, {"status": "ready"}, ("project_id",), "s", "s"),
     Table(
         "images",
         _in("app_projects", "project_id", {"filename": "new.png", "file_path": "x/new.png"}),
