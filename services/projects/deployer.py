@@ -382,8 +382,10 @@ class Deployments:
         Vercel does not send it again."""
         if not self._secret:
             raise WebhookNotConfigured()
-        expected = hmac.new(self._secret.encode(), raw, hashlib.sha1).hexdigest()
-        if signature is None or not hmac.compare_digest(expected, signature.strip().lower()):
+        expected = hmac.new(self._secret.encode(), raw, hashlib.sha1).hexdigest().encode()
+        # As bytes: a header that is not ASCII is a wrong signature, not a TypeError.
+        given = (signature or "").strip().lower().encode("utf-8", "replace")
+        if not hmac.compare_digest(expected, given):
             raise InvalidSignature()
         try:
             event = msgspec.json.decode(raw, type=_Event)

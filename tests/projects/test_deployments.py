@@ -524,7 +524,7 @@ async def test_an_error_event_refunds_once_however_often_it_comes(
 
 @pytest.mark.parametrize(
     "tamper",
-    ["missing", "wrong_secret", "changed_body", "garbage"],
+    ["missing", "wrong_secret", "changed_body", "garbage", "not_ascii"],
 )
 async def test_a_badly_signed_delivery_is_401_and_changes_nothing(
     tamper: str,
@@ -543,10 +543,13 @@ async def test_a_badly_signed_delivery_is_401_and_changes_nothing(
         headers = VercelStandIn(webhook_secret="another").signed(raw)
     elif tamper == "changed_body":
         raw = raw.replace(b"deployment.error", b"deployment.canceled")
-    else:
+    elif tamper == "garbage":
         headers["x-vercel-signature"] = "sha1=" + "0" * 40
+    raw_headers = {name.encode(): value.encode() for name, value in headers.items()}
+    if tamper == "not_ascii":
+        raw_headers[b"x-vercel-signature"] = ("å" * 40).encode("latin-1")
 
-    response = await post_delivery(deployer, (raw, headers))
+    response = await deployer.post("/projects/vercel/webhook", content=raw, headers=raw_headers)
 
     assert response.status_code == 401
     assert response.json()["code"] == "invalid_signature"
