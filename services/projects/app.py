@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 
 from services.projects.audits import Audits
+from services.projects.deployer import deployments_domain
 from services.projects.engine import Engine
 from services.projects.generation import Generations, generation_sweeper
 from services.projects.routes import router
@@ -28,8 +29,8 @@ async def projects_domain(app: Litestar) -> AsyncIterator[None]:
 
 
 # The sweeper refunds generations abandoned past their deadline, safe in every replica (its SQL
-# skips rows another sweep holds).
-LIFESPANS = (projects_domain, generation_sweeper)
+# skips rows another sweep holds); deployments build on `state.engine` and run their worker.
+LIFESPANS = (projects_domain, generation_sweeper, deployments_domain)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:

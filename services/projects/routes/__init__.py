@@ -4,6 +4,7 @@ from litestar import Router
 
 from services.projects.routes import (
     audits,
+    deployments,
     generations,
     handoffs,
     profiles,
@@ -24,5 +25,6 @@ router = Router(
         audits.router,
         generations.router,
         versions.router,
+        deployments.router,
     ],
 )
