@@ -12,18 +12,16 @@ import msgspec
 
 from services.billing.models.wallet import (
     RECENT_TRANSACTIONS,
-    AccountRequired,
     Charge,
     ChargeCheck,
     ChargeRequest,
-    GuestQuotaUsed,
-    InsufficientCredits,
     UserBalance,
     unknown_action,
 )
 from services.billing.repo.wallet import WalletRepository
 from shared.access import Owner
 from shared.cache import USER_SESSION, Cache
+from shared.charges import refused_charge
 from shared.data.plane import DataPlane
 from shared.errors import SessionEnded
 from shared.guest_quota import GUEST_ACTIONS, GuestQuota, GuestQuotaRepository
@@ -85,6 +83,11 @@ class Wallet:
         result = await WalletRepository(self._data, owner.caller).charge(
             request.action, request.model, request.idempotency_key
         )
+        refused = refused_charge(
+            result.outcome, request.action, required=result.required, balance=result.balance
+        )
+        if refused is not None:
+            raise refused
         match result.outcome:
             case "charged" | "replayed":
                 # Both set for these outcomes (charge_credits' contract).
@@ -96,18 +99,6 @@ class Wallet:
                     Charge(result.charge_id, result.cost, result.balance),
                     replayed=result.outcome == "replayed",
                 )
-            case "insufficient":
-                raise InsufficientCredits(
-                    required=result.required or 0, current=result.balance or 0
-                )
-            case "quota_exceeded":
-                raise GuestQuotaUsed(
-                    "This guest session has used its free "
-                    f"{'generation' if request.action == 'generate' else 'refine'}: "
-                    "create an account to continue."
-                )
-            case "requires_account":
-                raise AccountRequired(f"Create an account to {request.action.replace('_', ' ')}.")
             case "unknown_action":
                 raise unknown_action(request.action, "body")
         raise ValueError(f"charge_credits answered {result.outcome!r}")

@@ -40,13 +40,11 @@ from litestar import Litestar
 from services.projects.engine import Engine
 from services.projects.models.deployments import (
     FINAL_STATUSES,
-    AccountRequired,
     Deployment,
     DeploymentCreate,
     DeploymentList,
     DeploymentNotFound,
     DeploymentsNotConfigured,
-    InsufficientCredits,
     InvalidSignature,
     VercelRefused,
     VercelUnavailable,
@@ -63,6 +61,7 @@ from services.projects.repo.deployments import (
 )
 from shared.access import SignedInUser
 from shared.cache import USER_SESSION, Cache
+from shared.charges import refused_charge
 from shared.config import Settings
 from shared.data.plane import DataPlane
 from shared.errors import BadRequest, Problem
@@ -319,6 +318,11 @@ class Deployments:
         started = await mine.start(
             site_id, request.version_id, request.target, request.idempotency_key
         )
+        refused = refused_charge(
+            started.outcome, "deploy", required=started.required, balance=started.balance
+        )
+        if refused is not None:
+            raise refused
         match started.outcome:
             case "started" | "existing":
                 assert started.deployment_id is not None  # start_deployment's contract
@@ -326,12 +330,6 @@ class Deployments:
                 raise SiteNotFound()
             case "version_not_found":
                 raise VersionNotFound()
-            case "insufficient":
-                raise InsufficientCredits(
-                    required=started.required or 0, current=started.balance or 0
-                )
-            case "requires_account":
-                raise AccountRequired("Create an account to deploy.")
             case _:
                 raise ValueError(f"start_deployment answered {started.outcome!r}")
         if started.outcome == "started":

@@ -8,7 +8,7 @@ from uuid import UUID
 import msgspec
 from msgspec import Meta
 
-from shared.errors import Problem, Unauthorized, ValidationFailed
+from shared.errors import ValidationFailed
 from shared.wire import RequestBody
 
 STANDARD_TIER = "standard"
@@ -131,35 +131,6 @@ class Charge(msgspec.Struct, frozen=True, rename="camel"):
 
 
 # Problems ----------------------------------------------------------------------------------------
-
-
-class InsufficientCredits(Problem):
-    status = 402
-    code = "insufficient_credits"
-    title = "Not enough diamonds"
-
-    def __init__(self, required: int, current: int) -> None:
-        super().__init__(
-            f"This costs {required} diamonds; the balance is {current}.",
-            required=required,
-            current=current,
-        )
-
-
-class GuestQuotaUsed(Problem):
-    """A guest session has used its free generations or refines: signing up continues."""
-
-    status = 402
-    code = "requires_account"
-    title = "Create an account to continue"
-
-
-class AccountRequired(Unauthorized):
-    """Only the free generate and refine are open to guests; every other paid action needs an
-    account."""
-
-    code = "requires_account"
-    title = "Create an account to continue"
 
 
 def unknown_action(action: str, where: str) -> ValidationFailed:

@@ -147,21 +147,3 @@ class InvalidSignature(Unauthorized):
 
     def __init__(self) -> None:
         super().__init__("The x-vercel-signature header does not sign this body.")
-
-
-class InsufficientCredits(Problem):
-    status = 402
-    code = "insufficient_credits"
-    title = "Not enough diamonds"
-
-    def __init__(self, required: int, current: int) -> None:
-        super().__init__(
-            f"This costs {required} diamonds; the balance is {current}.",
-            required=required,
-            current=current,
-        )
-
-
-class AccountRequired(Unauthorized):
-    code = "requires_account"
-    title = "Create an account to continue"
