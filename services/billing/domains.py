@@ -49,13 +49,14 @@ from services.billing.models.domains import (
 )
 from services.billing.models.purchases import PaymentsNotConfigured
 from services.billing.payments import CheckoutSession, Payments, Sale, log_stripe_error
-from services.billing.registrar import Registrar, RegistrarError
+from services.billing.registrar import Registrar
 from services.billing.repo.domains import DomainOrderLedger, DomainOrderRepository, OrderInProgress
 from shared.access import SignedInUser
 from shared.config import Settings
 from shared.data.plane import DataPlane
 from shared.errors import Problem, ValidationFailed
 from shared.identity import service_caller
+from shared.vercel import VercelError
 
 BATCH_SIZE = 20
 """Orders taken per state and pass."""
@@ -216,7 +217,7 @@ class DomainOrders:
             usd, available = await asyncio.gather(
                 self._registrar.price(domain, years), self._registrar.available(domain)
             )
-        except RegistrarError as error:
+        except VercelError as error:
             if error.refused:
                 raise DomainNotSupported(
                     f"{domain} cannot be registered here ({error.code})."
@@ -245,7 +246,7 @@ class DomainOrders:
                 Decimal(order.vercel_cost or 0) / 100,
                 order.contact or {},
             )
-        except RegistrarError as error:
+        except VercelError as error:
             if error.nothing_done:
                 log.warning("domain purchase postponed", error=str(error))
                 await ledger.advance(order, {"status": "paid"})
@@ -266,7 +267,7 @@ class DomainOrders:
             return
         try:
             placed = await self._registrar.order(order.order_id)
-        except RegistrarError as error:
+        except VercelError as error:
             log.warning("domain order could not be followed", error=str(error))
             return
         now = datetime.now(UTC)

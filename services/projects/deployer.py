@@ -29,7 +29,7 @@ import hashlib
 import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 import httpx
@@ -66,13 +66,9 @@ from shared.config import Settings
 from shared.data.plane import DataPlane
 from shared.errors import BadRequest, Problem
 from shared.identity import service_caller
-
-T = TypeVar("T")
+from shared.vercel import VercelApi, VercelError
 
 logger = structlog.stdlib.get_logger(__name__)
-
-MESSAGE_LIMIT = 300
-"""Vercel's messages name the problem in a sentence; longer text is noise in a row or a log."""
 
 STATE_STATUS = {
     "QUEUED": "building",
@@ -118,24 +114,11 @@ def project_name(site_id: UUID) -> str:
 # Vercel -----------------------------------------------------------------------------------------
 
 
-class VercelError(Exception):
-    """Vercel answered with an error (`status`, its `code`), or could not be reached
-    (`status` None)."""
-
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-
-    @property
-    def refused(self) -> bool:
-        """Vercel looked at the request and said no (a 4xx other than a rate limit)."""
-        return self.status is not None and 400 <= self.status < 500 and self.status != 429
-
-    def problem(self) -> Problem:
-        if self.refused:
-            return VercelRefused(f"Vercel refused the deployment: {self}")
-        return VercelUnavailable("Vercel could not take the deployment now; try again shortly.")
+def _problem_of(error: VercelError) -> Problem:
+    """What the caller of a deploy is told when Vercel did not take it."""
+    if error.refused:
+        return VercelRefused(f"Vercel refused the deployment: {error}")
+    return VercelUnavailable("Vercel could not take the deployment now; try again shortly.")
 
 
 class VercelDeployment(msgspec.Struct, frozen=True, rename="camel"):
@@ -159,14 +142,11 @@ class Vercel:
     deployments)."""
 
     def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
-        self._token = settings.vercel_token
-        self._base = settings.vercel_api_url.rstrip("/")
-        self._team = {"teamId": settings.vercel_team_id} if settings.vercel_team_id else {}
-        self._http = http
+        self._api = VercelApi(settings, http, DeploymentsNotConfigured)
 
     @property
     def configured(self) -> bool:
-        return bool(self._token)
+        return self._api.configured
 
     async def create_deployment(
         self, name: str, target: str, files: list[EngineFile]
@@ -186,7 +166,7 @@ class Vercel:
         }
         if target == "production":
             body["target"] = "production"
-        return await self._call(
+        return await self._api.call(
             "POST",
             "/v13/deployments",
             VercelDeployment,
@@ -195,63 +175,18 @@ class Vercel:
         )
 
     async def deployment(self, deployment_id: str) -> VercelDeployment:
-        return await self._call("GET", f"/v13/deployments/{deployment_id}", VercelDeployment)
+        return await self._api.call("GET", f"/v13/deployments/{deployment_id}", VercelDeployment)
 
     async def add_domain(self, project_id: str, domain: str) -> ProjectDomain:
         """Add `domain` to the project. Already on this project counts as added."""
         try:
-            return await self._call(
+            return await self._api.call(
                 "POST", f"/v9/projects/{project_id}/domains", ProjectDomain, body={"name": domain}
             )
         except VercelError as error:
             if error.code == "domain_already_exists":
                 return ProjectDomain(domain)
             raise
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        answer: type[T],
-        *,
-        query: dict[str, Any] | None = None,
-        body: dict[str, Any] | None = None,
-    ) -> T:
-        if not self._token:
-            raise DeploymentsNotConfigured()
-        try:
-            response = await self._http.request(
-                method,
-                f"{self._base}{path}",
-                params={**(query or {}), **self._team},
-                json=body,
-                headers={"Authorization": f"Bearer {self._token}"},
-            )
-        except httpx.HTTPError as error:
-            raise VercelError(f"Vercel did not answer: {type(error).__name__}") from error
-        if not response.is_success:
-            code, message = _vercel_error(response)
-            raise VercelError(
-                f"Vercel answered {response.status_code} {code}: {message}",
-                status=response.status_code,
-                code=code,
-            )
-        try:
-            return msgspec.json.decode(response.content, type=answer, strict=False)
-        except msgspec.DecodeError:
-            raise VercelError(f"Vercel answered {path} in an unexpected shape.") from None
-
-
-def _vercel_error(response: httpx.Response) -> tuple[str, str]:
-    """(code, message) of Vercel's `{"error": {code, message}}`, else of what it said."""
-    try:
-        body = response.json()
-    except ValueError:
-        return "unknown", response.text[:MESSAGE_LIMIT]
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
-        error = body if isinstance(body, dict) else {}
-    return str(error.get("code") or "unknown"), str(error.get("message", ""))[:MESSAGE_LIMIT]
 
 
 # The webhook's body -------------------------------------------------------------------------------
@@ -486,7 +421,7 @@ class Deployments:
             created = await self._vercel.create_deployment(name, target, version.files)
         except VercelError as error:
             log.warning("vercel refused the deployment", error=str(error), status=error.status)
-            refusal = error.problem()
+            refusal = _problem_of(error)
             await self._fail(deployment_id, user_id, refusal.code, str(error))
             raise refusal from None
         recorded = await self._ledger.record_vercel(
