@@ -1,8 +1,9 @@
 """`make bench`: every benchmark, one after the other."""
 
-from bench import auth, billing, data_planes, rate_limits
+from bench import auth, billing, data_planes, generation, rate_limits
 
 data_planes.main()
 rate_limits.main()
 auth.main()
 billing.main()
+generation.main()

@@ -20,7 +20,8 @@ The wire format is v0's OpenAPI at vercel/v0-sdk 13faa09 (research/services.md Â
 
 Controls for tests: `pending_polls` (how many looks find a new version still pending),
 `fail_next` (the next call answers an error), `fail_next_version` (the next version ends
-failed), `delay_next` (the next call answers late), and `calls` (calls per endpoint, e.g.
+failed), `delay_next` (the next call answers late), `latency_s` (every call answers that late,
+as a benchmark's fixed engine time), and `calls` (calls per endpoint, e.g.
 `calls["POST /chats"]`).
 """
 
@@ -195,6 +196,9 @@ class V0StandIn:
     pending too when this is above 0, and an async one always is."""
     stream_interval_s: float = 0.0
     """The pause between two events of a stream (dev sets one, so text arrives visibly)."""
+    latency_s: float = 0.0
+    """How long every call waits before it answers (besides any `delay_next`): a fixed engine
+    time, so a benchmark can tell the service's own time from v0's."""
     calls: Counter[str] = field(default_factory=Counter, init=False)
     """Calls per endpoint, by its template: "POST /chats", "GET /chats/{chatId}", â€¦"""
     received: list[httpx.Request] = field(default_factory=list, init=False)
@@ -234,6 +238,8 @@ class V0StandIn:
             parts = parts[1:]
         endpoint = _endpoint(request.method, parts)
         self.calls[endpoint] += 1
+        if self.latency_s > 0:
+            await asyncio.sleep(self.latency_s)
         if delay := self._take(self._delays, endpoint):
             await asyncio.sleep(delay[1])
         try:

@@ -25,6 +25,7 @@ from services.projects.models.engine import (
     Chat,
     Content,
     EngineEvent,
+    EngineFile,
     EngineNotConfigured,
     EngineRejected,
     EngineUnavailable,
@@ -108,6 +109,26 @@ class Engine:
         chat = await self._post_chat(
             "/chats/init",
             {"type": "template", "templateId": template_id, "chatPrivacy": "private"},
+            deadline,
+            answer=Chat,
+        )
+        return await self._until_done(chat, deadline)
+
+    async def init_files(self, files: list[EngineFile]) -> Chat:
+        """A new chat whose first version is `files` as they are (no generation, no tokens): a
+        site started from a cached template gets a chat of its own to refine, never the chat
+        the cache entry was made in (which another site, or tenant, continues)."""
+        deadline = self._start()
+        chat = await self._post_chat(
+            "/chats/init",
+            {
+                "type": "files",
+                "files": [
+                    {"name": file.name, "content": file.content, "locked": file.locked}
+                    for file in files
+                ],
+                "chatPrivacy": "private",
+            },
             deadline,
             answer=Chat,
         )

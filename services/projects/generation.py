@@ -8,10 +8,14 @@ Every generation goes the same way:
    (402, a site not the caller's, nothing to refine) leaves nothing behind. The same
    idempotency key again finds the first generation and charges nothing.
 2. The engine (v0) makes the version: `create_chat`, `send_message` to the chat the site's last
-   generation made, or `init_template` after the template cache missed.
+   generation made, or for a template `init_template` after the template cache missed, else
+   `init_files` with the cached files (no tokens), so every site has a chat of its own: refining
+   one site never continues another's (or another tenant's) chat.
 3. `finish_generation` as the service role, one transaction: the v0 mirror rows, the site's
    saved data and file list, the generation done. Or, on any failure, `fail_generation`: the
-   generation failed and its charge refunded, once; the answer is the engine's problem.
+   generation failed and its charge refunded, once; the answer is the engine's problem. A site
+   deleted while the engine worked leaves its generation behind (without a site), and finishing
+   fails and refunds it (`site_deleted`); the answer is 404.
 
 The flow runs in a task of its own, not in the request: a client that hangs up (a stream closed,
 a request cancelled) neither cancels the charge's bookkeeping nor leaves it half done; the answer,
@@ -40,6 +44,7 @@ from services.projects.models.engine import (
     Chat,
     Content,
     EngineEvent,
+    EngineFile,
     EngineNotConfigured,
     EngineRejected,
     EngineUnavailable,
@@ -184,16 +189,16 @@ class Generations:
     async def from_template(
         self, owner: Owner, template_id: str, request: TemplateGenerateRequest
     ) -> Run:
-        """Charge for (as a generation) and start `request.project_id` from v0's template: the
-        caller's own or the shared cached generation when one is live, else v0's, which then
+        """Charge for (as a generation) and start `request.project_id` from v0's template: a new
+        chat of the site's own from the files of the caller's own or the shared cached
+        generation when one is live (the entry left as it is), else v0's template, which then
         becomes the calling user's own cache entry."""
 
         async def produce(started: StartOutcome, emit: Emit) -> Produced:
             cached = await self._cached_template(owner, template_id)
             if cached is not None:
-                return Produced(cached, from_engine=False)
-            if not self._engine.configured:
-                raise EngineNotConfigured()
+                chat = await self._engine.init_files(cached)
+                return Produced(_output_of(chat, cached), from_engine=False)
             produced = _produced(await self._engine.init_template(template_id))
             await self._cache_template(owner, template_id, produced.output)
             return produced
@@ -220,8 +225,9 @@ class Generations:
         produce: Produce,
     ) -> Run:
         """Start the generation (refusals raise here, before any answer begins) and its task."""
-        if kind != "template" and not self._engine.configured:
-            # Charging for a generation that cannot run would only be refunded at once.
+        if not self._engine.configured:
+            # Charging for a generation that cannot run would only be refunded at once (a cached
+            # template too needs v0: the site's own chat is made from the cached files).
             raise EngineNotConfigured()
         started = await GenerationRepository(self._data, owner.caller).start(
             site_id, kind, model, key, self._deadline_s
@@ -277,8 +283,14 @@ class Generations:
                 )
             )
             raise
+        if ended.outcome == "site_deleted":
+            # Its site was deleted while the engine worked: finishing failed and refunded it.
+            log.warning("generation's site deleted before its result came; refunded")
+            if owner.user_id is not None:
+                await self._cache.invalidate(USER_SESSION.key(owner.user_id))
+            raise SiteNotFound()
         if ended.outcome != "done":
-            # Swept (past its deadline) or its site deleted while the engine worked.
+            # Swept (past its deadline) before the engine answered.
             log.warning("generation ended before its result came", outcome=ended.outcome)
             return await self._outcome(owner, site_id, generation_id, emit)
         await self._cache.invalidate(_list_key(owner), PROJECT_FILES.key(site_id))
@@ -335,23 +347,14 @@ class Generations:
 
     # Templates -----------------------------------------------------------------------------------
 
-    async def _cached_template(self, owner: Owner, template_id: str) -> EngineOutput | None:
+    async def _cached_template(self, owner: Owner, template_id: str) -> list[EngineFile] | None:
+        """The files of the live cache entry the caller sees (its own, else the shared one);
+        None when there is none, or it holds no file to start a chat from."""
         try:
             cached = await TemplateCacheRepository(self._data, owner.caller).live(template_id)
         except TemplateNotCached:
             return None
-        if not cached.chat_id or not cached.version_id:
-            return None
-        files = _cached_files(cached.files_json)
-        return EngineOutput(
-            v0_project_id=None,
-            v0_chat_id=cached.chat_id,
-            web_url=None,
-            v0_version_id=cached.version_id,
-            demo_url=cached.demo_url,
-            files=files,
-            code=cached.code if cached.code is not None else _main_code(files),
-        )
+        return _cached_files(cached.files_json) or None
 
     async def _cache_template(self, owner: Owner, template_id: str, output: EngineOutput) -> None:
         """The generation as the calling user's own cache entry (guests may not write it); a
@@ -376,7 +379,8 @@ class Generations:
     # The sweeper ---------------------------------------------------------------------------------
 
     async def sweep(self) -> int:
-        """One pass: fail and refund the generations pending past their deadline; how many."""
+        """One pass: fail and refund the generations pending past their deadline, and drop the
+        cached user (its balance) of everyone refunded; how many."""
         ledger = GenerationLedger(self._data, service_caller(self._settings))
         swept = await ledger.sweep(SWEEP_BATCH)
         for generation in swept:
@@ -385,6 +389,9 @@ class Generations:
                 generation=str(generation.generation_id),
                 refund=generation.refund,
             )
+        refunded = {g.user_id for g in swept if g.user_id is not None and g.refund is not None}
+        if refunded:
+            await self._cache.invalidate(*(USER_SESSION.key(user) for user in refunded))
         return len(swept)
 
     async def run_sweeper(self, stop: asyncio.Event) -> None:
@@ -493,11 +500,16 @@ def _outcome_of(generation: Generation, emit: Emit) -> GenerationResult:
     raise EngineUnavailable(f"generation {generation.id} failed: {generation.error_code}")
 
 
-def _output_of(chat: Chat) -> EngineOutput:
+def _output_of(chat: Chat, given: list[EngineFile] | None = None) -> EngineOutput:
+    """The chat's completed latest version, to record; its files, else the `given` ones the
+    chat was started from (should v0 answer a version without them)."""
     version = chat.latest_version
     if version is None or version.status != "completed":
         raise EngineUnavailable(f"v0 chat {chat.id} has no completed version", chat_id=chat.id)
-    files = [{"name": f.name, "content": f.content, "locked": f.locked} for f in version.files]
+    files = [
+        {"name": f.name, "content": f.content, "locked": f.locked}
+        for f in (version.files or given or [])
+    ]
     return EngineOutput(
         v0_project_id=chat.v0_project_id,
         v0_chat_id=chat.id,
@@ -517,16 +529,16 @@ def _main_code(files: list[dict[str, Any]]) -> str | None:
     return files[0].get("content") if files else None
 
 
-def _cached_files(files_json: Any) -> list[dict[str, Any]]:
-    """A cache entry's files as v0's [{name, content, locked}]; anything else is no file."""
+def _cached_files(files_json: Any) -> list[EngineFile]:
+    """A cache entry's files ([{name, content, locked}]); anything else is no file."""
     if not isinstance(files_json, list):
         return []
     return [
-        {
-            "name": file["name"],
-            "content": file.get("content") if isinstance(file.get("content"), str) else "",
-            "locked": bool(file.get("locked", False)),
-        }
+        EngineFile(
+            name=file["name"],
+            content=file["content"] if isinstance(file.get("content"), str) else "",
+            locked=bool(file.get("locked", False)),
+        )
         for file in files_json
         if isinstance(file, dict) and isinstance(file.get("name"), str)
     ]

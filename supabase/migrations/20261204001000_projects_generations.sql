@@ -13,6 +13,10 @@
 -- generation done or failed could keep a result without paying or be refunded for one it got.
 -- The idempotency key is unique per owner (the user, or the guest session), so a request sent
 -- again, or twenty at once, starts one generation and charges once.
+--
+-- A generation outlives its site: deleting a site while its generation is pending leaves the row
+-- (app_project_id set null) so that its charge is still refunded, by finish_generation (outcome
+-- 'site_deleted') or the sweeper. A generation without a site is read by nobody but the service.
 
 -- generations ----------------------------------------------------------------------------------
 
@@ -20,7 +24,8 @@ create table public.generations (
   id uuid primary key default gen_random_uuid(),
   user_id uuid default private.caller_user_id() references public.users (id) on delete cascade,
   session_id text default private.caller_guest_session(),
-  app_project_id uuid not null references public.app_projects (id) on delete cascade,
+  -- Null once the site is deleted: the row stays for its charge's refund and the ledger.
+  app_project_id uuid references public.app_projects (id) on delete set null,
   kind text not null,
   model_tier text not null default 'standard',
   idempotency_key text not null,
@@ -60,8 +65,8 @@ create table public.generations (
 comment on table public.generations is
   'Owner: projects service. One paid code-engine call for a site (generate, refine, template): its '
   'charge, state (pending, done, failed) and result. Tenancy: owned by the user or guest session that '
-  'started it (idempotency keys unique per owner); the owner of the site reads it; only the projects '
-  'service''s functions write it.';
+  'started it (idempotency keys unique per owner); the owner of the site reads it (a generation whose '
+  'site was deleted: only the service); only the projects service''s functions write it.';
 
 create index generations_app_project_id_created_at_idx on public.generations (app_project_id, created_at desc);
 create index generations_session_id_idx on public.generations (session_id);
@@ -73,7 +78,8 @@ alter table public.generations enable row level security;
 revoke all on public.generations from anon, authenticated, service_role;
 grant select on public.generations to anon, authenticated, service_role;
 
--- By the site, not the starter: a guest's site claimed by a user brings its generations along.
+-- By the site, not the starter: a guest's site claimed by a user brings its generations along. A
+-- generation whose site was deleted (app_project_id null) matches no site, so no client reads it.
 create policy "owners read the generations of their sites"
   on public.generations for select to anon, authenticated
   using (app_project_id in (select private.owned_app_project_ids()));
@@ -160,6 +166,13 @@ begin
     end if;
   end if;
 
+  -- The user's row first, as charge_credits will lock it: the insert below takes a key-share lock
+  -- on it (the foreign key), and two starts each holding that and then waiting for charge_credits'
+  -- update lock would deadlock. One user's starts with different keys now queue instead.
+  if caller_user is not null then
+    perform from public.users as u where u.id = caller_user for update;
+  end if;
+
   insert into public.generations as g
     (user_id, session_id, app_project_id, kind, model_tier, idempotency_key, v0_chat_id, deadline_at)
     values (caller_user, caller_session, p_app_project_id, p_kind, coalesce(p_model_tier, 'standard'),
@@ -240,6 +253,8 @@ grant execute on function public.start_generation(uuid, text, text, text, intege
 -- saved data (chat id, demo URL, code, files; project_files replaced, as save_project_data does)
 -- and the generation itself (done, with its mirror ids and the file list). p_files is v0's
 -- [{name, content, locked?}]. Outcomes: 'done' (chat_id, version_id: the mirror rows' ids),
+-- 'site_deleted' (its site was deleted while the engine worked: the generation is failed with
+-- error 'site_deleted' and its charge refunded, as fail_generation does; nothing else written),
 -- 'not_pending' (status: it had already ended, e.g. swept; nothing written), 'unknown_generation'.
 -- A value a constraint refuses raises and changes nothing (the caller then fails the generation).
 create function private.finish_generation(
@@ -264,16 +279,28 @@ declare
   mirror_version uuid;
   given_files jsonb := coalesce(nullif(p_files, 'null'::jsonb), '[]'::jsonb);
 begin
-  update public.generations as g set status = 'done', finished_at = now()
-    where g.id = p_generation_id and g.status = 'pending'
-    returning * into generation;
+  -- The site's row first, then the generation's: the order a deletion of the site takes (its row,
+  -- then the generations it sets null), so the two never deadlock. Once the site is locked it
+  -- cannot be deleted until this commits; a site deleted before is not found here.
+  select * into site from public.app_projects as a
+    where a.id = (select g.app_project_id from public.generations as g where g.id = p_generation_id)
+    for no key update;
+  select * into generation from public.generations as g where g.id = p_generation_id for update;
   if not found then
-    select * into generation from public.generations as g where g.id = p_generation_id;
-    return query select case when found then 'not_pending' else 'unknown_generation' end,
-      generation.status, null::uuid, null::uuid;
+    return query select 'unknown_generation'::text, null::text, null::uuid, null::uuid;
     return;
   end if;
-  select * into site from public.app_projects as a where a.id = generation.app_project_id;
+  if generation.status <> 'pending' then
+    return query select 'not_pending'::text, generation.status, null::uuid, null::uuid;
+    return;
+  end if;
+  if site.id is null or generation.app_project_id is distinct from site.id then
+    perform private.fail_generation(p_generation_id, 'site_deleted',
+      'The site was deleted before its generation finished.');
+    return query select 'site_deleted'::text, 'failed'::text, null::uuid, null::uuid;
+    return;
+  end if;
+  update public.generations as g set status = 'done', finished_at = now() where g.id = p_generation_id;
 
   insert into public.projects as mirror (user_id, session_id, v0_project_id, name)
     values (site.user_id, site.session_id, coalesce(p_v0_project_id, p_v0_chat_id), site.name)
@@ -367,7 +394,8 @@ begin
 end
 $$;
 comment on function private.fail_generation(uuid, text, text) is
-  'Owner: projects. Called by: public.fail_generation and private.sweep_generations (as service_role).';
+  'Owner: projects. Called by: public.fail_generation, private.finish_generation and '
+  'private.sweep_generations (as service_role).';
 revoke execute on function private.fail_generation(uuid, text, text) from public;
 grant execute on function private.fail_generation(uuid, text, text) to service_role;
 
@@ -386,9 +414,10 @@ grant execute on function public.fail_generation(uuid, text, text) to service_ro
 -- Fail and refund up to p_batch generations still pending past their deadline (their process
 -- died, or never finished): each as fail_generation would, with 'engine_unavailable'. Rows another
 -- sweep (or a finishing flow) holds are skipped, so sweeps at once share the work and each charge
--- is refunded once. Returns the generations it failed and billing's refund outcome for each.
+-- is refunded once. Returns the generations it failed, the user each charged (null for a guest's:
+-- the service drops that user's cached balance) and billing's refund outcome for each.
 create function private.sweep_generations(p_batch integer)
-returns table (generation_id uuid, refund text)
+returns table (generation_id uuid, user_id uuid, refund text)
 language plpgsql security definer
 set search_path = ''
 as $$
@@ -408,9 +437,10 @@ begin
           error_message = 'The generation did not finish before its deadline.', finished_at = now()
       from expired
       where g.id = expired.id and g.status = 'pending'
-      returning g.id, g.charge_id
+      returning g.id, g.user_id, g.charge_id
   loop
     generation_id := due.id;
+    user_id := due.user_id;
     refund := null;
     if due.charge_id is not null then
       select refund_outcome.outcome into refund from private.refund_charge(due.charge_id) as refund_outcome;
@@ -425,7 +455,7 @@ revoke execute on function private.sweep_generations(integer) from public;
 grant execute on function private.sweep_generations(integer) to service_role;
 
 create function public.sweep_generations(p_batch integer default 100)
-returns table (generation_id uuid, refund text)
+returns table (generation_id uuid, user_id uuid, refund text)
 language sql security invoker
 set search_path = ''
 as $$ select * from private.sweep_generations(p_batch) $$;

@@ -1,7 +1,9 @@
 """Generating, refining and template-generating a site through the app with v0's stand-in served
 over HTTP: each is charged once per idempotency key, recorded, and refunded when the engine
 fails; twenty requests with one key at once are one charge and one engine call; guests get one
-of each; the sweeper refunds what a dead process left pending, once, even when two sweep at once.
+of each; a site started from a cached template gets a chat of its own; a site deleted while its
+generation runs gets its charge back; the sweeper refunds what a dead process left pending, once,
+even when two sweep at once, and drops the refunded user's cached balance.
 """
 
 import asyncio
@@ -17,6 +19,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from redis import asyncio as redis_asyncio
 
 from services.projects.app import create_app
 from services.projects.repo.generations import GenerationLedger, GenerationRepository
@@ -470,35 +474,157 @@ async def test_a_bad_body_is_422_naming_the_field(
 # Templates ---------------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def template(database_url: str) -> Iterator[str]:
+    """A template id no other test caches; its cache entries go with the test (the session
+    database is shared with the RLS attack matrix, which counts shared entries)."""
+    template_id = f"tpl-test-generations-{uuid.uuid4().hex[:10]}"
+    yield template_id
+    query(database_url, "delete from public.template_cache where template_id = %s", template_id)
+
+
+async def from_template(client: Any, who: Person, template: str, site: str) -> Any:
+    return await client.post(
+        f"/projects/templates/{template}/generate",
+        json={"projectId": site, "idempotencyKey": a_key()},
+        headers=bearer(who),
+    )
+
+
+def init_types(v0: V0StandIn) -> list[str]:
+    """The `type` of every `POST /chats/init` v0 received, in order."""
+    return [
+        msgspec.json.decode(request.content)["type"]
+        for request in v0.received
+        if request.method == "POST" and request.url.path.endswith("/chats/init")
+    ]
+
+
 async def test_a_template_is_generated_once_by_v0_then_served_from_the_users_cache(
-    client: Client, database_url: str, v0: V0StandIn
+    client: Client, database_url: str, v0: V0StandIn, template: str
 ) -> None:
     alice = a_funded_user(database_url, 30)
     first_site, second_site = sites(database_url, alice, "One", "Two")
-    template = f"tpl-test-generations-{uuid.uuid4().hex[:10]}"
 
-    first = await client.post(
-        f"/projects/templates/{template}/generate",
-        json={"projectId": first_site, "idempotencyKey": a_key()},
-        headers=bearer(alice),
-    )
-    second = await client.post(
-        f"/projects/templates/{template}/generate",
-        json={"projectId": second_site, "idempotencyKey": a_key()},
-        headers=bearer(alice),
-    )
+    first = await from_template(client, alice, template, first_site)
+    second = await from_template(client, alice, template, second_site)
 
     assert (first.status_code, second.status_code) == (201, 201), first.text + second.text
-    assert v0.calls["POST /chats/init"] == 1
+    assert init_types(v0) == ["template", "files"]
     assert (first.json()["cost"], second.json()["balance"]) == (10, 10)
-    assert second.json()["demoUrl"] == first.json()["demoUrl"]
     assert second.json()["files"] == first.json()["files"]
     cached = await client.get(f"/projects/templates/{template}", headers=bearer(alice))
     assert (cached.json()["shared"], cached.json()["chatId"]) == (False, first.json()["chatId"])
-    for site in (first_site, second_site):
+    for site, answer in ((first_site, first), (second_site, second)):
         saved = (await client.get(f"/projects/{site}", headers=bearer(alice))).json()["data"]
-        assert saved["demoUrl"] == first.json()["demoUrl"]
-    query(database_url, "delete from public.template_cache where template_id = %s", template)
+        assert (saved["chatId"], saved["demoUrl"]) == (
+            answer.json()["chatId"],
+            answer.json()["demoUrl"],
+        )
+        assert "Template" in saved["currentCode"]
+
+
+async def test_sites_from_one_cached_template_each_get_a_chat_so_a_refine_changes_only_its_own(
+    client: Client, database_url: str, v0: V0StandIn, template: str
+) -> None:
+    alice = a_funded_user(database_url, 30)
+    first_site, second_site = sites(database_url, alice, "One", "Two")
+    first = (await from_template(client, alice, template, first_site)).json()
+    second = (await from_template(client, alice, template, second_site)).json()
+
+    refined = await refine(client, alice, second_site)
+
+    assert refined.status_code == 201, refined.text
+    assert second["chatId"] != first["chatId"]
+    assert refined.json()["chatId"] == second["chatId"]
+    assert len(v0.chats[first["chatId"]].versions) == 1
+    assert len(v0.chats[second["chatId"]].versions) == 2
+    saved = (await client.get(f"/projects/{first_site}", headers=bearer(alice))).json()["data"]
+    assert saved["demoUrl"] == first["demoUrl"]
+
+
+async def test_two_tenants_starting_from_the_shared_entry_get_chats_of_their_own_from_its_files(
+    client: Client, database_url: str, v0: V0StandIn, template: str
+) -> None:
+    page = "export default function Page() {\n  return <main>Delad mall</main>\n}\n"
+    query(
+        database_url,
+        "insert into public.template_cache (template_id, user_id, chat_id, demo_url,"
+        " version_id, files_json, code, model, expires_at)"
+        " values (%s, null, 'chat_shared', 'https://demo-shared.vusercontent.net', 'ver_shared',"
+        " %s, %s, 'standard', now() + interval '1 day')",
+        template,
+        Jsonb([{"name": "app/page.tsx", "content": page, "locked": True}]),
+        page,
+    )
+    bob, carol = a_funded_user(database_url, 30), a_funded_user(database_url, 30)
+    (bobs_site,) = sites(database_url, bob, "Bob's")
+    (carols_site,) = sites(database_url, carol, "Carol's")
+
+    bobs = (await from_template(client, bob, template, bobs_site)).json()
+    carols = (await from_template(client, carol, template, carols_site)).json()
+    refined = await refine(client, bob, bobs_site)
+
+    assert init_types(v0) == ["files", "files"]
+    assert len({bobs["chatId"], carols["chatId"], "chat_shared"}) == 3
+    for answer in (bobs, carols):
+        (file,) = v0.chats[answer["chatId"]].versions[0].files
+        assert (file["name"], file["content"], file["locked"]) == ("app/page.tsx", page, True)
+    assert refined.json()["chatId"] == bobs["chatId"]
+    assert len(v0.chats[carols["chatId"]].versions) == 1
+    saved = (await client.get(f"/projects/{carols_site}", headers=bearer(carol))).json()["data"]
+    assert "Delad mall" in saved["currentCode"]
+    rows = query(
+        database_url,
+        "select user_id, chat_id from public.template_cache where template_id = %s",
+        template,
+    )
+    assert rows == [{"user_id": None, "chat_id": "chat_shared"}]
+
+
+# A site deleted while its generation runs --------------------------------------------------------
+
+
+async def test_a_site_deleted_while_v0_works_gets_its_charge_back_once_and_the_generation_fails(
+    engine_settings: Settings,
+    database_url: str,
+    v0: V0StandIn,
+    key_prefix: str,
+    redis_inspector: redis_asyncio.Redis,
+) -> None:
+    alice = a_funded_user(database_url, 30)
+    (site,) = sites(database_url, alice, "Bageriet")
+    v0.delay_next(0.6, endpoint="POST /chats")
+    cached_user = f"{key_prefix}user:session:{alice.user_id}"
+
+    async with serving(create_app(engine_settings)) as served:
+        generating = asyncio.create_task(
+            served.post(
+                f"/projects/{site}/generate",
+                json={"prompt": PROMPT, "idempotencyKey": a_key()},
+                headers=bearer(alice),
+            )
+        )
+        while v0.calls["POST /chats"] == 0 and not generating.done():
+            await asyncio.sleep(0.02)  # charged, recorded, and v0 at work
+        (started,) = generations_of(database_url, site)
+        await redis_inspector.set(cached_user, '{"diamonds": 20}')
+        deleted = await served.delete(f"/projects/{site}", headers=bearer(alice))
+        response = await generating
+
+    assert deleted.status_code == 204, deleted.text
+    assert v0.calls["POST /chats"] == 1
+    assert (response.status_code, response.json()["code"]) == (404, "project_not_found")
+    assert diamonds_of(database_url, alice) == 30
+    assert ledger_of(database_url, alice) == [("charge", -10), ("refund", 10)]
+    (row,) = query(database_url, "select * from public.generations where id = %s", started["id"])
+    assert (row["status"], row["error_code"], row["app_project_id"]) == (
+        "failed",
+        "site_deleted",
+        None,
+    )
+    assert audit_of(database_url, alice) == []
+    assert await redis_inspector.exists(cached_user) == 0
 
 
 # The sweeper -------------------------------------------------------------------------------------
@@ -569,3 +695,27 @@ async def test_the_apps_sweeper_refunds_a_dead_generation_on_its_own(
     assert generations_of(database_url, site)[0]["status"] == "failed"
     assert ledger_of(database_url, alice) == [("charge", -10), ("refund", 10)]
     assert audit_of(database_url, alice) == []
+
+
+async def test_the_sweeper_drops_the_cached_user_whose_charge_it_refunded(
+    engine_settings: Settings,
+    data: DataPlane,
+    database_url: str,
+    key_prefix: str,
+    redis_inspector: redis_asyncio.Redis,
+) -> None:
+    alice = a_funded_user(database_url, 30)
+    (site,) = sites(database_url, alice, "Bageriet")
+    await start_and_die(data, database_url, alice, site)
+    cached_user = f"{key_prefix}user:session:{alice.user_id}"
+    await redis_inspector.set(cached_user, '{"diamonds": 20}')
+
+    async with AsyncTestClient(create_app(engine_settings)):
+        for _ in range(100):
+            if not await redis_inspector.exists(cached_user):
+                break
+            await asyncio.sleep(0.05)
+
+    assert generations_of(database_url, site)[0]["status"] == "failed"
+    assert diamonds_of(database_url, alice) == 30
+    assert await redis_inspector.exists(cached_user) == 0

@@ -1,7 +1,9 @@
 """The SQL behind generations as clients meet it through real PostgREST: a client starts (and is
 charged for) a generation of its own site only, once per idempotency key even when twenty
 starts race; it cannot mark a generation done or failed, sweep, refund a charge, write or change
-generation rows, read another tenant's, or put mirror rows into another tenant's v0 project.
+generation rows, read another tenant's, or put mirror rows into another tenant's v0 project. A
+generation outlives its deleted site: finishing it then fails and refunds it, once, and nobody
+but the service reads it. A sweep names the users it refunded.
 
 Attempts are committed (no `tx=rollback`), so "nothing changed" is read back from the database.
 """
@@ -16,7 +18,7 @@ from psycopg.types.json import Jsonb
 
 from tests.conftest import JWT_SECRET
 from tests.schema.data_api import COMMITTED, Db, as_client, executors
-from tests.tenancy import anon_key
+from tests.tenancy import anon_key, service_role_key
 from tests.world import Person, a_guest, a_user, sites
 
 EXECUTORS = {
@@ -133,6 +135,21 @@ def test_twenty_starts_at_once_with_one_key_charge_once(
     assert sorted(outcome["outcome"] for outcome in outcomes) == ["existing"] * 19 + ["started"]
     assert len({outcome["generation_id"] for outcome in outcomes}) == 1
     assert diamonds(db, alice) == 20
+
+
+def test_twenty_starts_at_once_with_twenty_keys_all_start_and_charge_each(
+    db: Db, database_url: str, http: httpx.Client
+) -> None:
+    alice = a_funded_user(db, database_url, 1000)
+    site_ids = sites(database_url, alice, *(f"Site {n}" for n in range(5)))
+
+    with ThreadPoolExecutor(20) as pool:
+        outcomes = list(
+            pool.map(lambda n: start(http, alice, site_ids[n % 5], f"k-{uuid.uuid4()}"), range(20))
+        )
+
+    assert [outcome["outcome"] for outcome in outcomes] == ["started"] * 20
+    assert diamonds(db, alice) == 1000 - 20 * 10
 
 
 def test_no_client_starts_a_generation_of_another_tenants_site(
@@ -360,3 +377,92 @@ def test_no_client_writes_mirror_rows_into_another_tenants_project(
         "select pinned from public.versions where id = %s", (done["version_id"],)
     ).fetchone()
     assert version == {"pinned": False}
+
+
+def delete_site(http: httpx.Client, who: Person, site: str) -> None:
+    response = http.delete(f"/app_projects?id=eq.{site}", headers=as_client(who.token, COMMITTED))
+    assert (response.status_code, [row["id"] for row in response.json()]) == (200, [site])
+
+
+def test_finishing_a_generation_whose_site_was_deleted_fails_and_refunds_it_once(
+    db: Db, database_url: str, http: httpx.Client
+) -> None:
+    alice = a_funded_user(db, database_url, 30)
+    (site,) = sites(database_url, alice, "Bageriet")
+    started = start(http, alice, site, f"k-{uuid.uuid4()}")
+    delete_site(http, alice, site)
+
+    ended = finish(db, started["generation_id"], chat="chat_of_a_deleted_site")
+    again = finish(db, started["generation_id"], chat="chat_of_a_deleted_site")
+    failed = db.execute(
+        "select * from public.fail_generation(%s, 'engine_unavailable', 'late')",
+        (started["generation_id"],),
+    ).fetchone()
+
+    assert (ended["outcome"], ended["status"]) == ("site_deleted", "failed")
+    assert (again["outcome"], again["status"]) == ("not_pending", "failed")
+    assert failed is not None
+    assert failed["outcome"] == "not_pending"
+    assert (diamonds(db, alice), refunds(db, alice)) == (30, 1)
+    row = generation(db, started["generation_id"])
+    assert (row["status"], row["error_code"], row["app_project_id"]) == (
+        "failed",
+        "site_deleted",
+        None,
+    )
+    mirrored = db.execute(
+        "select count(*) as n from public.chats where v0_chat_id = 'chat_of_a_deleted_site'"
+    ).fetchone()
+    assert mirrored == {"n": 0}
+
+
+def test_a_generation_whose_site_was_deleted_is_read_by_nobody_but_the_service(
+    db: Db, database_url: str, http: httpx.Client
+) -> None:
+    alice = a_funded_user(db, database_url, 30)
+    (site,) = sites(database_url, alice, "Bageriet")
+    started = start(http, alice, site, f"k-{uuid.uuid4()}")
+    delete_site(http, alice, site)
+    path = f"/generations?id=eq.{started['generation_id']}"
+
+    seen = [
+        http.get(path, headers=as_client(token)).json()
+        for token in (alice.token, a_user(database_url).token, a_guest().token)
+    ]
+    anon = http.get(path, headers={"apikey": anon_key(JWT_SECRET)}).json()
+    service = service_role_key(JWT_SECRET)
+    by_service = http.get(
+        path, headers={"apikey": service, "Authorization": f"Bearer {service}"}
+    ).json()
+
+    assert (seen, anon) == ([[], [], []], [])
+    assert [row["id"] for row in by_service] == [started["generation_id"]]
+    assert generation(db, started["generation_id"])["status"] == "pending"
+
+
+def test_a_sweep_names_the_user_it_refunded_and_none_for_a_guest(
+    db: Db, database_url: str, http: httpx.Client
+) -> None:
+    alice = a_funded_user(db, database_url, 30)
+    guest = a_guest()
+    (alices_site,) = sites(database_url, alice, "Bageriet")
+    (guests_site,) = sites(database_url, guest, "Gästens")
+    alices = start(http, alice, alices_site, f"k-{uuid.uuid4()}")["generation_id"]
+    guests = start(http, guest, guests_site, f"k-{uuid.uuid4()}")["generation_id"]
+    db.execute(
+        "update public.generations set deadline_at = now() - interval '1 minute'"
+        " where id = any(%s::uuid[])",
+        ([alices, guests],),
+    )
+
+    swept = db.execute("select * from public.sweep_generations(1000)").fetchall()
+
+    by_generation = {str(row["generation_id"]): row for row in swept}
+    assert (by_generation[alices]["user_id"], by_generation[alices]["refund"]) == (
+        uuid.UUID(alice.user_id),
+        "refunded",
+    )
+    assert (by_generation[guests]["user_id"], by_generation[guests]["refund"]) == (
+        None,
+        "refunded",
+    )

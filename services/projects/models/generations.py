@@ -100,7 +100,8 @@ class Generation(msgspec.Struct, frozen=True):
     """A generation as its row holds it (read as the caller)."""
 
     id: UUID
-    app_project_id: UUID
+    app_project_id: UUID | None
+    """None once its site is deleted (then only the service role reads it)."""
     kind: str
     status: str
     cost: int | None

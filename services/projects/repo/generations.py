@@ -61,17 +61,20 @@ class EngineOutput(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Ended(msgspec.Struct, frozen=True):
-    """How finishing or failing went: 'done' / 'failed', 'not_pending' (it had already ended:
-    `status` says how) or 'unknown_generation' (its site was deleted)."""
+    """How finishing or failing went: 'done' / 'failed', 'site_deleted' (finishing found its
+    site deleted: failed and refunded instead), 'not_pending' (it had already ended: `status`
+    says how) or 'unknown_generation'."""
 
     outcome: str
     status: str | None
 
 
 class Swept(msgspec.Struct, frozen=True):
-    """A generation the sweeper failed, and billing's refund outcome (None: nothing charged)."""
+    """A generation the sweeper failed, the user it charged (None: a guest's), and billing's
+    refund outcome (None: nothing charged)."""
 
     generation_id: UUID
+    user_id: UUID | None
     refund: str | None
 
 

@@ -1,0 +1,261 @@
+"""Generations: what the projects service itself adds to a paid generation, the engine's time
+taken out.
+
+`POST /projects/{id}/generate` (JWT, body, `start_generation` charging the user as the caller,
+the call to v0, `finish_generation` writing the v0 mirror rows and the site's save as the
+service role, cache invalidations, the answer read back as the caller) against v0's stand-in
+answering every call after the same fixed ENGINE_LATENCY_S, at concurrency 1 and 32, with a
+fresh idempotency key each, on each data plane (`sajtmaskin serve projects` as a subprocess, in
+a database of its own, Redis as `bench.servers` gives it). The floor is the stand-in called
+directly with the same latency: the engine's time alone. "Overhead p50" is a row's p50 minus
+the engine latency: the service's own time per generation.
+
+One user with plenty of diamonds (every charge locks its row, as one busy user's would)
+generates over SITES sites in turn, so concurrent generations save different sites.
+"""
+
+import asyncio
+import itertools
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import jwt
+import psycopg
+import uvicorn
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from bench.measure import Figures, measure
+from bench.servers import postgres_server_url, redis_server_url
+from shared.local_stack import PostgrestServer, free_port
+from shared.migrations import migrate
+from standins.http_server import _HandlerApp
+from standins.v0 import V0StandIn
+
+ENGINE_LATENCY_S = 0.1
+"""How long the stand-in takes to answer every call: v0's time, fixed, so what is left is ours."""
+SITES = 32
+DIAMONDS = 100_000_000  # never short, whatever the run takes
+RUNS = {1: 100, 32: 800}  # concurrency → generations
+PROMPT = "En bageriwebbplats i Malmö med surdegsbröd och öppettider"
+
+
+@contextmanager
+def generations_database(server_url: str) -> Iterator[tuple[str, str, list[str]]]:
+    """A migrated database of its own with one user holding DIAMONDS on the ledger and SITES
+    sites; its URL, the user's id and the sites' ids."""
+    name = f"sajtmaskin_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    try:
+        url = make_conninfo(server_url, dbname=name)
+        migrate(url)
+        with psycopg.connect(url) as conn:
+            row = conn.execute(
+                "insert into public.users (email, email_verified)"
+                " values ('bench-generations@example.com', true) returning id"
+            ).fetchone()
+            assert row is not None
+            user_id = str(row[0])
+            conn.execute(
+                "select public.credit_diamonds(%s, %s, 'admin_grant', 'Bench', 'bench')",
+                (user_id, DIAMONDS),
+            )
+            site_ids = [
+                str(site)
+                for (site,) in conn.execute(
+                    "insert into public.app_projects (user_id, name, category)"
+                    " select %s, 'Site ' || n, 'bench' from generate_series(1, %s) as n"
+                    " returning id",
+                    (user_id, SITES),
+                ).fetchall()
+            ]
+        yield url, user_id, site_ids
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )
+
+
+@contextmanager
+def served(v0: V0StandIn) -> Iterator[str]:
+    """The stand-in over HTTP, as `standins.http_server.serve_http` serves it, but on a socket
+    asyncio opens itself: serve_http's own (`socket.socket()`, protocol 0) never gets
+    TCP_NODELAY, so on a kept-alive connection every answer's body waits ~40 ms for the
+    client's delayed ACK, which would be counted as the service's time here."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    config = uvicorn.Config(_HandlerApp(v0, url), host="127.0.0.1", port=port, log_config=None)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the v0 stand-in did not start")
+            time.sleep(0.01)
+        v0.base_url = url
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(5)
+
+
+def token(secret: str, claims: dict[str, str]) -> str:
+    now = int(time.time())
+    return jwt.encode({**claims, "iat": now, "exp": now + 3600}, secret, "HS256")
+
+
+@contextmanager
+def projects_service(env: dict[str, str], plane: str) -> Iterator[str]:
+    """`sajtmaskin serve projects` on a free port, configured by `env` for `plane`."""
+    port = free_port()
+    command = [str(Path(sys.executable).parent / "sajtmaskin"), "serve", "projects"]
+    process = subprocess.Popen(  # noqa: S603
+        [*command, "--port", str(port)],
+        env={**env, "DATA_PLANE": plane, "REDIS_KEY_PREFIX": f"bench-{uuid.uuid4()}:"},
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{url}/ready").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"the projects service on the {plane} plane did not start")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def http_client(base_url: str, headers: dict[str, str]) -> httpx.AsyncClient:
+    # Idle connections are dropped before uvicorn's 5 s keep-alive closes them (see data_planes).
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=2.0)
+    return httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits, timeout=30)
+
+
+async def floor_figures(v0: V0StandIn) -> list[Figures]:
+    """v0's stand-in called directly, as the service calls it: the engine's time alone."""
+    body = {
+        "message": PROMPT,
+        "modelConfiguration": {"modelId": "v0-pro"},
+        "responseMode": "sync",
+    }
+    headers = {"Authorization": f"Bearer {v0.api_key}"}
+    async with http_client(v0.base_url, headers) as http:
+
+        async def create_chat() -> None:
+            response = await http.post("/v1/chats", json=body)
+            response.raise_for_status()
+
+        return [
+            await measure(
+                "v0 stand-in called directly (floor)",
+                create_chat,
+                concurrency=concurrency,
+                requests=requests,
+            )
+            for concurrency, requests in RUNS.items()
+        ]
+
+
+async def service_figures(
+    url: str, plane: str, user_token: str, site_ids: list[str]
+) -> list[Figures]:
+    async with http_client(url, {"Authorization": f"Bearer {user_token}"}) as http:
+        turns = itertools.cycle(site_ids)
+
+        async def generate() -> None:
+            response = await http.post(
+                f"/projects/{next(turns)}/generate",
+                json={"prompt": PROMPT, "idempotencyKey": uuid.uuid4().hex},
+            )
+            if response.status_code != 201:
+                raise RuntimeError(f"generate answered {response.status_code}: {response.text}")
+
+        return [
+            await measure(
+                f"POST /projects/{{id}}/generate, {plane} plane",
+                generate,
+                concurrency=concurrency,
+                requests=requests,
+            )
+            for concurrency, requests in RUNS.items()
+        ]
+
+
+def table(rows: list[Figures]) -> str:
+    """A Markdown table with each row's overhead (p50 minus the engine's latency)."""
+    latency_ms = ENGINE_LATENCY_S * 1000
+    lines = [
+        "| path | concurrency | p50 ms | p99 ms | req/s | overhead p50 ms |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row.name} | {row.concurrency} | {row.p50_ms:.1f} | {row.p99_ms:.1f} "
+            f"| {row.per_second:,.0f} | {row.p50_ms - latency_ms:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    server_url = postgres_server_url()
+    secret = secrets.token_urlsafe(32)
+    v0 = V0StandIn(latency_s=ENGINE_LATENCY_S)
+    with (
+        served(v0) as v0_url,
+        redis_server_url() as redis_url,
+        generations_database(server_url) as (database_url, user_id, site_ids),
+        PostgrestServer(
+            make_conninfo(database_url, user="authenticator"), jwt_secret=secret
+        ) as postgrest,
+    ):
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "DATABASE_URL": make_conninfo(database_url, user="authenticator"),
+            "SUPABASE_REST_URL": postgrest.url,
+            "SUPABASE_ANON_KEY": token(secret, {"role": "anon"}),
+            "SUPABASE_SERVICE_ROLE_KEY": token(secret, {"role": "service_role"}),
+            "JWT_SECRET": secret,
+            "REDIS_URL": redis_url,
+            "V0_API_KEY": v0.api_key,
+            "V0_API_URL": f"{v0_url}/v1",
+            "LOG_LEVEL": "warning",
+            # Hundreds of generations from one user: measure the path, not the generate limit.
+            "RATE_LIMIT_ENABLED": "false",
+        }
+        user_token = token(
+            secret, {"role": "authenticated", "aud": "authenticated", "sub": user_id}
+        )
+        figures = asyncio.run(floor_figures(v0))
+        for plane in ("postgrest", "postgres"):
+            with projects_service(env, plane) as url:
+                figures += asyncio.run(service_figures(url, plane, user_token, site_ids))
+    print(
+        f"\nGenerating a site with v0's stand-in answering in {ENGINE_LATENCY_S * 1000:.0f} ms"
+        f" (one user, {SITES} sites in turn); overhead p50 = p50 minus the engine's"
+        f" {ENGINE_LATENCY_S * 1000:.0f} ms:\n"
+    )
+    print(table(figures))
+
+
+if __name__ == "__main__":
+    main()
