@@ -20,7 +20,6 @@ import os
 import secrets
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,7 +29,6 @@ from pathlib import Path
 import httpx
 import jwt
 import psycopg
-import uvicorn
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
@@ -38,7 +36,7 @@ from bench.measure import Figures, measure
 from bench.servers import postgres_server_url, redis_server_url
 from shared.local_stack import PostgrestServer, free_port
 from shared.migrations import migrate
-from standins.http_server import _HandlerApp
+from standins.http_server import serve_http
 from standins.v0 import V0StandIn
 
 ENGINE_LATENCY_S = 0.1
@@ -89,27 +87,10 @@ def generations_database(server_url: str) -> Iterator[tuple[str, str, list[str]]
 
 @contextmanager
 def served(v0: V0StandIn) -> Iterator[str]:
-    """The stand-in over HTTP, as `standins.http_server.serve_http` serves it, but on a socket
-    asyncio opens itself: serve_http's own (`socket.socket()`, protocol 0) never gets
-    TCP_NODELAY, so on a kept-alive connection every answer's body waits ~40 ms for the
-    client's delayed ACK, which would be counted as the service's time here."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    config = uvicorn.Config(_HandlerApp(v0, url), host="127.0.0.1", port=port, log_config=None)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 5
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the v0 stand-in did not start")
-            time.sleep(0.01)
+    """The stand-in over HTTP, its base URL known to it (the URLs it answers with)."""
+    with serve_http(v0) as url:
         v0.base_url = url
         yield url
-    finally:
-        server.should_exit = True
-        thread.join(5)
 
 
 def token(secret: str, claims: dict[str, str]) -> str:
