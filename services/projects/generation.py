@@ -51,16 +51,13 @@ from services.projects.models.engine import (
     Finished,
 )
 from services.projects.models.generations import (
-    AccountRequired,
     ContentEvent,
     DoneEvent,
     ErrorEvent,
     GenerateRequest,
     Generation,
     GenerationResult,
-    GuestQuotaUsed,
     IdempotencyKeyReused,
-    InsufficientCredits,
     NothingToRefine,
     RefineRequest,
     StartedEvent,
@@ -79,6 +76,7 @@ from services.projects.repo.generations import (
 from services.projects.repo.templates import TemplateCacheRepository
 from shared.access import Owner
 from shared.cache import PROJECT_FILES, PROJECT_LIST, USER_SESSION, Cache, CacheKey
+from shared.charges import refused_charge
 from shared.config import Settings
 from shared.data.plane import DataPlane
 from shared.errors import Problem
@@ -232,7 +230,7 @@ class Generations:
         started = await GenerationRepository(self._data, owner.caller).start(
             site_id, kind, model, key, self._deadline_s
         )
-        _refuse(started)
+        _refuse(started, kind)
         assert started.generation_id is not None  # set for 'started' and 'existing'
         events: asyncio.Queue[StreamEvent | None] = asyncio.Queue()
 
@@ -465,8 +463,14 @@ async def _streamed(emit: Emit, events: AsyncIterator[EngineEvent]) -> Produced:
     return _produced(finished)
 
 
-def _refuse(started: StartOutcome) -> None:
-    """`start_generation`'s refusals as problems."""
+def _refuse(started: StartOutcome, kind: str) -> None:
+    """`start_generation`'s refusals as problems (a template is charged as a generation)."""
+    action = "refine" if kind == "refine" else "generate"
+    refused = refused_charge(
+        started.outcome, action, required=started.required, balance=started.balance
+    )
+    if refused is not None:
+        raise refused
     match started.outcome:
         case "started" | "existing":
             return
@@ -474,15 +478,6 @@ def _refuse(started: StartOutcome) -> None:
             raise SiteNotFound()
         case "nothing_to_refine":
             raise NothingToRefine()
-        case "insufficient":
-            raise InsufficientCredits(required=started.required or 0, current=started.balance or 0)
-        case "quota_exceeded":
-            raise GuestQuotaUsed(
-                "This guest session has used its free generation or refine: create an account "
-                "to continue."
-            )
-        case "requires_account":
-            raise AccountRequired("Create an account to generate sites.")
     raise ValueError(f"start_generation answered {started.outcome!r}")
 
 

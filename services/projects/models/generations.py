@@ -13,7 +13,7 @@ from uuid import UUID
 import msgspec
 from msgspec import Meta
 
-from shared.errors import Conflict, Problem, Unauthorized
+from shared.errors import Conflict
 from shared.wire import RequestBody
 
 ModelTier = Literal["standard", "pro"]
@@ -190,29 +190,3 @@ class IdempotencyKeyReused(Conflict):
         super().__init__(
             "This idempotency key was used for another generation; choose a new key per request."
         )
-
-
-class InsufficientCredits(Problem):
-    status = 402
-    code = "insufficient_credits"
-    title = "Not enough diamonds"
-
-    def __init__(self, required: int, current: int) -> None:
-        super().__init__(
-            f"This costs {required} diamonds; the balance is {current}.",
-            required=required,
-            current=current,
-        )
-
-
-class GuestQuotaUsed(Problem):
-    """A guest session has used its free generation or refine: signing up continues."""
-
-    status = 402
-    code = "requires_account"
-    title = "Create an account to continue"
-
-
-class AccountRequired(Unauthorized):
-    code = "requires_account"
-    title = "Create an account to continue"

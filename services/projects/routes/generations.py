@@ -32,6 +32,7 @@ from services.projects.models.generations import (
     VersionEvent,
 )
 from shared.access import Owner, from_state
+from shared.ratelimit import RATE_LIMIT_OPT
 
 EVENT_STREAM = "text/event-stream"
 STREAM_DOC = ResponseSpec(
@@ -89,7 +90,7 @@ def _data(event: StreamEvent) -> str:
 @post(
     "/{project_id:uuid}/generate",
     status_code=201,
-    opt={"rate_limit": "generate"},
+    opt={RATE_LIMIT_OPT: "generate"},
     responses=RESPONSES,
     summary="Generate the site from a prompt (charged: generate); the same idempotency key "
     "again answers the first generation's outcome without a charge",
@@ -110,7 +111,7 @@ async def generate(
 @post(
     "/{project_id:uuid}/refine",
     status_code=201,
-    opt={"rate_limit": "refine"},
+    opt={RATE_LIMIT_OPT: "refine"},
     responses=RESPONSES,
     summary="Refine the site with a message to its last generation's chat (charged: refine); "
     "409 nothing_to_refine before a first generation",
@@ -131,7 +132,7 @@ async def refine(
 @post(
     "/templates/{template_id:str}/generate",
     status_code=201,
-    opt={"rate_limit": "generate"},
+    opt={RATE_LIMIT_OPT: "generate"},
     responses=RESPONSES,
     summary="Start a site (projectId) from a v0 template (charged: generate): the cached "
     "generation when one is live, else v0's",
