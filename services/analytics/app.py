@@ -3,10 +3,13 @@
 from litestar import Litestar
 
 from services.analytics.routes import router
-from shared.app import create_service_app
+from shared.app import Lifespan, create_service_app
 from shared.config import Settings
+
+# The service's own lifespans, in order (each may build on the state of those before it).
+LIFESPANS: tuple[Lifespan, ...] = ()
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
     """The analytics service; settings from the environment unless given."""
-    return create_service_app("analytics", [router], settings)
+    return create_service_app("analytics", [router], settings, lifespans=LIFESPANS)

@@ -1,0 +1,5 @@
+"""TODO(ingest)"""
+
+from litestar import Router
+
+router = Router(path="/", route_handlers=[])

@@ -1,0 +1,5 @@
+"""TODO(stats)"""
+
+from litestar import Router
+
+router = Router(path="/", route_handlers=[])
