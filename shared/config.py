@@ -215,6 +215,33 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     state_dir: str = ".state"
     """`SAJTMASKIN_STATE_DIR`: where `sajtmaskin dev` keeps embedded database and cache data."""
 
+    supabase_storage_url: str | None = None
+    """`SUPABASE_STORAGE_URL`: the Storage API base; default `{SUPABASE_URL}/storage/v1`. Without
+    either, media is kept in MEDIA_DIR."""
+
+    media_max_bytes: int = 4 * 1024 * 1024
+    """`MEDIA_MAX_BYTES`: the largest file a user may upload (default 4 MiB)."""
+
+    media_bucket: str = "media"
+    """`MEDIA_BUCKET`: the Supabase Storage bucket media lives in."""
+
+    media_dir: str | None = None
+    """`MEDIA_DIR`: where media is kept without Supabase Storage; default `<state_dir>/media`."""
+
+    @property
+    def storage_url(self) -> str | None:
+        """The Supabase Storage API base URL, if Storage is configured."""
+        if self.supabase_storage_url:
+            return self.supabase_storage_url.rstrip("/")
+        if self.supabase_url:
+            return f"{self.supabase_url.rstrip('/')}/storage/v1"
+        return None
+
+    @property
+    def media_root(self) -> str:
+        """The local media directory: MEDIA_DIR, else `<state_dir>/media`."""
+        return self.media_dir or f"{self.state_dir.rstrip('/')}/media"
+
     @property
     def allowed_origins(self) -> tuple[str, ...]:
         """The browser origins trusted with credentials: CORS_ORIGINS, else APP_BASE_URL's."""
@@ -307,6 +334,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         "db_pool_size": get("DB_POOL_SIZE"),
         "log_level": get("LOG_LEVEL"),
         "state_dir": get("SAJTMASKIN_STATE_DIR"),
+        "supabase_storage_url": get("SUPABASE_STORAGE_URL"),
+        "media_max_bytes": get("MEDIA_MAX_BYTES"),
+        "media_bucket": get("MEDIA_BUCKET"),
+        "media_dir": get("MEDIA_DIR"),
     }
     # Unset values keep their defaults; set ones are validated and converted (str → int, Path…).
     return msgspec.convert(

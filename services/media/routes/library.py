@@ -1,0 +1,5 @@
+"""TODO(library)"""
+
+from litestar import Router
+
+router = Router(path="/", route_handlers=[])
