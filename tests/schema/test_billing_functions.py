@@ -10,7 +10,7 @@ with tests that write balances without a ledger.
 import json
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -580,18 +580,29 @@ def test_ten_events_for_one_session_at_once_credit_once(database_url: str, db: D
 # record_domain_payment -----------------------------------------------------------------------
 
 
-def a_domain_order(
-    database_url: str, db: Db, *, status: str = "pending_payment"
-) -> tuple[str, str]:
-    """A user's order of a 330 SEK domain waiting on its Checkout Session; (order id, session)."""
-    user, session = a_user(database_url), a_session()
-    row = db.execute(
-        "insert into public.domain_orders (user_id, domain, customer_price, stripe_session_id,"
-        " status) values (%s, %s, 330, %s, %s) returning id",
-        (user.user_id, f"{uuid.uuid4().hex[:12]}.se", session, status),
-    ).fetchone()
-    assert row is not None
-    return str(row["id"]), session
+DomainOrder = Callable[..., tuple[str, str]]
+
+
+@pytest.fixture
+def a_domain_order(database_url: str, db: Db) -> Iterator[DomainOrder]:
+    """Makes a user's order of a 330 SEK domain waiting on its Checkout Session (or in
+    `status`): (order id, session). The orders are deleted afterwards: paid or failed ones left
+    in the session's database would be fulfilled or refunded by the next billing app's worker."""
+    made: list[str] = []
+
+    def make(*, status: str = "pending_payment") -> tuple[str, str]:
+        user, session = a_user(database_url), a_session()
+        row = db.execute(
+            "insert into public.domain_orders (user_id, domain, customer_price, stripe_session_id,"
+            " status) values (%s, %s, 330, %s, %s) returning id",
+            (user.user_id, f"{uuid.uuid4().hex[:12]}.se", session, status),
+        ).fetchone()
+        assert row is not None
+        made.append(str(row["id"]))
+        return str(row["id"]), session
+
+    yield make
+    db.execute("delete from public.domain_orders where id = any(%s::uuid[])", (made,))
 
 
 def pay_domain(
@@ -619,8 +630,8 @@ def order_state(db: Db, order: str) -> tuple[str, bool, str | None]:
     return row["status"], row["paid"], row["stripe_payment_intent"]
 
 
-def test_a_paid_domain_order_is_paid_once(database_url: str, db: Db) -> None:
-    order, session = a_domain_order(database_url, db)
+def test_a_paid_domain_order_is_paid_once(db: Db, a_domain_order: DomainOrder) -> None:
+    order, session = a_domain_order()
     event = f"evt_{uuid.uuid4().hex}"
 
     outcomes = [
@@ -641,9 +652,9 @@ def test_a_paid_domain_order_is_paid_once(database_url: str, db: Db) -> None:
     "tampered", [{"amount": 32900}, {"currency": "usd"}], ids=["amount", "currency"]
 )
 def test_a_domain_payment_that_is_not_the_orders_price_pays_nothing(
-    tampered: dict[str, Any], database_url: str, db: Db
+    tampered: dict[str, Any], db: Db, a_domain_order: DomainOrder
 ) -> None:
-    order, session = a_domain_order(database_url, db)
+    order, session = a_domain_order()
 
     assert pay_domain(db, session, **tampered) == {"outcome": "mismatch", "order_id": order}
     assert order_state(db, order) == ("pending_payment", False, None)
@@ -654,8 +665,10 @@ def test_a_payment_for_no_order_pays_nothing(db: Db) -> None:
 
 
 @pytest.mark.parametrize("status", ["purchasing", "completed", "failed", "refunded", "cancelled"])
-def test_an_order_past_payment_is_not_paid_again(status: str, database_url: str, db: Db) -> None:
-    order, session = a_domain_order(database_url, db, status=status)
+def test_an_order_past_payment_is_not_paid_again(
+    status: str, db: Db, a_domain_order: DomainOrder
+) -> None:
+    order, session = a_domain_order(status=status)
 
     assert pay_domain(db, session) == {"outcome": "already_paid", "order_id": order}
     assert order_state(db, order) == (status, False, None)
