@@ -228,6 +228,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     media_dir: str | None = None
     """`MEDIA_DIR`: where media is kept without Supabase Storage; default `<state_dir>/media`."""
 
+    page_view_batch_rows: int = 1000
+    """`PAGE_VIEW_BATCH_ROWS`: accepted page views written in one insert once this many wait."""
+
+    page_view_flush_ms: int = 1000
+    """`PAGE_VIEW_FLUSH_MS`: the longest an accepted page view waits in memory before its batch
+    is written (and so the most a crash of the process can lose)."""
+
+    page_view_buffer_rows: int = 100_000
+    """`PAGE_VIEW_BUFFER_ROWS`: views held in memory at most while the database is slow or down;
+    beyond it new views are dropped (and counted), never a slower answer."""
+
     @property
     def storage_url(self) -> str | None:
         """The Supabase Storage API base URL, if Storage is configured."""
@@ -338,6 +349,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         "media_max_bytes": get("MEDIA_MAX_BYTES"),
         "media_bucket": get("MEDIA_BUCKET"),
         "media_dir": get("MEDIA_DIR"),
+        "page_view_batch_rows": get("PAGE_VIEW_BATCH_ROWS"),
+        "page_view_flush_ms": get("PAGE_VIEW_FLUSH_MS"),
+        "page_view_buffer_rows": get("PAGE_VIEW_BUFFER_ROWS"),
     }
     # Unset values keep their defaults; set ones are validated and converted (str → int, Path…).
     return msgspec.convert(
