@@ -1,0 +1,1 @@
+"""Media on the wire (camelCase), one module per resource."""
