@@ -1,0 +1,1 @@
+"""What the analytics service speaks on the wire (camelCase), by resource."""

@@ -1,0 +1,1 @@
+"""The analytics service's queries, in the shared repository vocabulary, by resource."""
