@@ -68,7 +68,7 @@ as $$
   select kind.file_type, count(media.id), private.media_quota(kind.file_type)
   from unnest(array['image', 'video', 'pdf', 'text']) as kind (file_type)
   left join public.media_library as media
-    on media.file_type = kind.file_type and media.user_id = (select auth.uid())
+    on media.file_type = kind.file_type and media.user_id = (select private.caller_user_id())
   group by kind.file_type
   order by kind.file_type
 $$;
@@ -103,7 +103,7 @@ declare
 begin
   if p_project_id is not null and not exists (
     select from public.app_projects as project
-    where project.id = p_project_id and project.user_id = (select auth.uid())
+    where project.id = p_project_id and project.user_id = (select private.caller_user_id())
   ) then
     raise exception using errcode = 'PT409', message = 'project_not_found';
   end if;
