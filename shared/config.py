@@ -228,6 +228,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     media_dir: str | None = None
     """`MEDIA_DIR`: where media is kept without Supabase Storage; default `<state_dir>/media`."""
 
+    media_deletion_poll_s: float = 10.0
+    """`MEDIA_DELETION_POLL_S`: how often media's deletion worker looks for queued objects to
+    remove from storage (a delete in the same process wakes it at once)."""
+
+    media_deletion_retry_s: float = 30.0
+    """`MEDIA_DELETION_RETRY_S`: how long queued deletions wait after storage failed them, doubled
+    per failed attempt up to an hour."""
+
     page_view_batch_rows: int = 1000
     """`PAGE_VIEW_BATCH_ROWS`: accepted page views written in one insert once this many wait."""
 
@@ -349,6 +357,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         "media_max_bytes": get("MEDIA_MAX_BYTES"),
         "media_bucket": get("MEDIA_BUCKET"),
         "media_dir": get("MEDIA_DIR"),
+        "media_deletion_poll_s": get("MEDIA_DELETION_POLL_S"),
+        "media_deletion_retry_s": get("MEDIA_DELETION_RETRY_S"),
         "page_view_batch_rows": get("PAGE_VIEW_BATCH_ROWS"),
         "page_view_flush_ms": get("PAGE_VIEW_FLUSH_MS"),
         "page_view_buffer_rows": get("PAGE_VIEW_BUFFER_ROWS"),
