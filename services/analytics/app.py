@@ -2,12 +2,14 @@
 
 from litestar import Litestar
 
+from services.analytics.ingest import page_view_ingest
 from services.analytics.routes import router
 from shared.app import Lifespan, create_service_app
 from shared.config import Settings
 
-# The service's own lifespans, in order (each may build on the state of those before it).
-LIFESPANS: tuple[Lifespan, ...] = ()
+# The service's own lifespans, in order (each may build on the state of those before it): the
+# page-view write buffer and its flusher (`state.ingest`).
+LIFESPANS: tuple[Lifespan, ...] = (page_view_ingest,)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
