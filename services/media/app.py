@@ -7,6 +7,7 @@ from litestar import Litestar
 
 from services.media.routes import router
 from services.media.storage import open_storage
+from services.media.uploads import Uploads
 from shared.app import create_service_app
 from shared.config import Settings
 
@@ -20,8 +21,16 @@ async def media_storage(app: Litestar) -> AsyncIterator[None]:
     yield
 
 
+@asynccontextmanager
+async def uploads_domain(app: Litestar) -> AsyncIterator[None]:
+    """`state.uploads`: storing and recording uploads, over `state.storage`."""
+    state = app.state
+    state.uploads = Uploads(state.settings, state.data_plane, state.storage)
+    yield
+
+
 # The object store first: the domain objects and workers build on `state.storage`.
-LIFESPANS = (media_storage,)
+LIFESPANS = (media_storage, uploads_domain)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:

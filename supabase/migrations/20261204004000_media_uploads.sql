@@ -79,7 +79,7 @@ grant execute on function public.media_usage() to authenticated;
 
 -- Uploads --------------------------------------------------------------------------------------
 
--- Record a stored upload as the caller's library item and, with `p_project_id`, as one of the
+-- Record a stored upload as the caller's library item (`p_tags` a JSON array of strings) and, with `p_project_id`, as one of the
 -- images of that site; both or neither. Raises PT409 'project_not_found' for a site that is not
 -- the caller's and PT409 'quota_exceeded' (from the trigger) past the quota. Returns the
 -- library row. An invoker function: it does only what the user may do with two inserts.
@@ -91,7 +91,7 @@ create function public.record_media_upload(
   p_file_type text,
   p_size_bytes bigint,
   p_description text default null,
-  p_tags text[] default '{}',
+  p_tags jsonb default '[]',
   p_project_id uuid default null
 )
 returns setof public.media_library
@@ -114,7 +114,8 @@ begin
   )
   values (
     p_filename, p_original_name, p_file_path, p_mime_type, p_file_type, p_size_bytes,
-    p_description, coalesce(p_tags, '{}'), p_project_id
+    p_description,
+    array(select pg_catalog.jsonb_array_elements_text(coalesce(p_tags, '[]'))), p_project_id
   )
   returning * into v_item;
 
@@ -126,13 +127,13 @@ begin
 end
 $$;
 comment on function public.record_media_upload(
-  text, text, text, text, text, bigint, text, text[], uuid
+  text, text, text, text, text, bigint, text, jsonb, uuid
 ) is 'Owner: media. Called by: the media service''s uploads, as the user.';
 revoke execute on function public.record_media_upload(
-  text, text, text, text, text, bigint, text, text[], uuid
+  text, text, text, text, text, bigint, text, jsonb, uuid
 ) from public, anon;
 grant execute on function public.record_media_upload(
-  text, text, text, text, text, bigint, text, text[], uuid
+  text, text, text, text, text, bigint, text, jsonb, uuid
 ) to authenticated;
 
 -- Storage: the bucket and its policies ---------------------------------------------------------

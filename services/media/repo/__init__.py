@@ -1,0 +1,1 @@
+"""Media's queries, one module per resource."""
