@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 
+from services.media.reaper import deletion_worker
 from services.media.routes import router
 from services.media.storage import open_storage
 from services.media.uploads import Uploads
@@ -30,7 +31,7 @@ async def uploads_domain(app: Litestar) -> AsyncIterator[None]:
 
 
 # The object store first: the domain objects and workers build on `state.storage`.
-LIFESPANS = (media_storage, uploads_domain)
+LIFESPANS = (media_storage, uploads_domain, deletion_worker)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:

@@ -1,5 +1,6 @@
-"""The media library on the wire (camelCase): items, a page of them with counts and quotas,
-a site's images, the change a user may make, and the problems of finding one."""
+"""The media library on the wire (camelCase): a page of items with counts and quotas, a site's
+images, the change a user may make to an item, and the problem of finding none. An item is
+`MediaItem`, as an upload answers it."""
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -8,37 +9,29 @@ from uuid import UUID
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from services.media.models.uploads import (
+    DESCRIPTION_MAX,
+    TAG_MAX,
+    TAGS_MAX,
+    MediaItem,
+    content_url,
+)
 from shared.errors import NotFound
 from shared.wire import RequestBody
 
-FileType = Literal["image", "video", "pdf", "text", "other"]
-FILE_TYPES: tuple[FileType, ...] = ("image", "video", "pdf", "text", "other")
-
-IMAGE_QUOTA = 10
-"""Images one user may keep (enforced in SQL by the uploads' quota rule)."""
-VIDEO_QUOTA = 3
-"""Videos one user may keep (enforced in SQL by the uploads' quota rule)."""
+FileType = Literal["image", "video", "pdf", "text"]
 
 PAGE_LIMIT_DEFAULT = 50
 PAGE_LIMIT_MAX = 100
 
-ITEM_COLUMNS = (
-    "id",
-    "filename",
-    "original_name",
-    "mime_type",
-    "file_type",
-    "size_bytes",
-    "description",
-    "tags",
-    "project_id",
-    "created_at",
-    "file_path",
-)
-
-Description = Annotated[str, Meta(max_length=2000, description="At most 2,000 characters")]
-Tag = Annotated[str, Meta(min_length=1, max_length=40, pattern=r"^[^\x00-\x1f\x7f]+$")]
-Tags = Annotated[list[Tag], Meta(max_length=50, description="At most 50 tags of 1-40 characters")]
+Description = Annotated[
+    str, Meta(max_length=DESCRIPTION_MAX, description=f"At most {DESCRIPTION_MAX} characters")
+]
+Tag = Annotated[str, Meta(min_length=1, max_length=TAG_MAX, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Tags = Annotated[
+    list[Tag],
+    Meta(max_length=TAGS_MAX, description=f"At most {TAGS_MAX} tags of 1-{TAG_MAX} characters"),
+]
 
 
 # Requests ----------------------------------------------------------------------------------------
@@ -51,6 +44,10 @@ class MediaChange(RequestBody):
     description: Description | UnsetType | None = UNSET
     tags: Tags | UnsetType = UNSET
 
+    def __post_init__(self) -> None:
+        if self.tags is not UNSET and len("".join(self.tags)) > DESCRIPTION_MAX:
+            raise ValueError(f"Expected tags of at most {DESCRIPTION_MAX} characters - at `$.tags`")
+
     def columns(self) -> dict[str, Any]:
         """The given fields, as media_library's columns."""
         return {
@@ -61,57 +58,6 @@ class MediaChange(RequestBody):
 
 
 # Responses ---------------------------------------------------------------------------------------
-
-
-class LibraryItem(msgspec.Struct, frozen=True, rename="camel"):
-    """One file of the user's library; its bytes are at `url` (`/media/{id}/content`)."""
-
-    id: UUID
-    filename: str
-    original_name: str
-    mime_type: str
-    file_type: FileType
-    size_bytes: int
-    description: str | None
-    tags: list[str]
-    project_id: UUID | None
-    created_at: datetime
-    url: str
-
-
-class StoredItem(msgspec.Struct, frozen=True):
-    """A library row as the service reads it, with where its bytes are stored."""
-
-    id: UUID
-    filename: str
-    original_name: str
-    mime_type: str
-    file_type: FileType
-    size_bytes: int
-    description: str | None
-    tags: list[str]
-    project_id: UUID | None
-    created_at: datetime
-    file_path: str
-
-    def item(self) -> LibraryItem:
-        return LibraryItem(
-            id=self.id,
-            filename=self.filename,
-            original_name=self.original_name,
-            mime_type=self.mime_type,
-            file_type=self.file_type,
-            size_bytes=self.size_bytes,
-            description=self.description,
-            tags=self.tags,
-            project_id=self.project_id,
-            created_at=self.created_at,
-            url=content_url(self.id),
-        )
-
-
-def content_url(item_id: UUID) -> str:
-    return f"/media/{item_id}/content"
 
 
 class Quota(msgspec.Struct, frozen=True, rename="camel"):
@@ -128,18 +74,38 @@ class Quotas(msgspec.Struct, frozen=True, rename="camel"):
 
 
 class LibraryPage(msgspec.Struct, frozen=True, rename="camel"):
-    """A page of the user's library, newest first; `nextBefore` continues it (null: the last
-    page). `counts` and `quotas` are over the whole library."""
+    """A page of the user's library, newest first; `nextBefore` continues it (`?before=`; null:
+    this is the last page). `counts` (per file type) and `quotas` are over the whole library."""
 
-    items: list[LibraryItem]
+    items: list[MediaItem]
     next_before: UUID | None
-    counts: dict[FileType, int]
+    counts: dict[str, int]
     quotas: Quotas
 
 
+class Usage(msgspec.Struct, frozen=True):
+    """A row of `media_usage()`: the caller's files of one type and that type's quota."""
+
+    file_type: str
+    used: int
+    quota: int | None
+
+
+def quotas(usage: list[Usage]) -> Quotas:
+    """Images' and videos' quotas as `media_usage()` states them."""
+    of_type = {row.file_type: row for row in usage}
+
+    def quota(file_type: str) -> Quota:
+        row = of_type[file_type]
+        limit = row.quota or 0
+        return Quota(limit=limit, used=row.used, left=max(limit - row.used, 0))
+
+    return Quotas(images=quota("image"), videos=quota("video"))
+
+
 class ProjectImage(msgspec.Struct, frozen=True, rename="camel"):
-    """An image of one of the user's sites; `mediaId` and `url` name its library item when it has
-    one."""
+    """An image of one of the user's sites; `mediaId` and `contentUrl` name its library item
+    (null when the item was deleted by itself)."""
 
     id: UUID
     project_id: UUID
@@ -148,11 +114,18 @@ class ProjectImage(msgspec.Struct, frozen=True, rename="camel"):
     mime_type: str | None
     size_bytes: int | None
     created_at: datetime
-    media_id: UUID | None
-    url: str | None
+    media_id: UUID | None = None
+    content_url: str | None = None
+
+    def of_item(self, media_id: UUID | None) -> "ProjectImage":
+        if media_id is None:
+            return self
+        return msgspec.structs.replace(self, media_id=media_id, content_url=content_url(media_id))
 
 
 class ProjectImages(msgspec.Struct, frozen=True, rename="camel"):
+    """A site's images, newest first."""
+
     images: list[ProjectImage]
 
 
@@ -163,25 +136,7 @@ class MediaNotFound(NotFound):
     """No library item of the caller's has this id (another user's is not told apart)."""
 
     code = "media_not_found"
-    title = "Media not found"
+    title = "No such file"
 
     def __init__(self) -> None:
         super().__init__("There is no file in your library with this id.")
-
-
-class ProjectNotFound(NotFound):
-    """No site of the caller's has this id."""
-
-    code = "project_not_found"
-    title = "Site not found"
-
-    def __init__(self) -> None:
-        super().__init__("There is no site of yours with this id.")
-
-
-def quotas(counts: dict[FileType, int]) -> Quotas:
-    images, videos = counts.get("image", 0), counts.get("video", 0)
-    return Quotas(
-        images=Quota(IMAGE_QUOTA, images, max(IMAGE_QUOTA - images, 0)),
-        videos=Quota(VIDEO_QUOTA, videos, max(VIDEO_QUOTA - videos, 0)),
-    )
