@@ -74,7 +74,7 @@ as $$
 $$;
 comment on function public.media_usage() is
   'Owner: media. Called by: the media service (uploads, library) as the user.';
-revoke execute on function public.media_usage() from public, anon;
+revoke execute on function public.media_usage() from public, anon, service_role;
 grant execute on function public.media_usage() to authenticated;
 
 -- Uploads --------------------------------------------------------------------------------------
@@ -131,7 +131,7 @@ comment on function public.record_media_upload(
 ) is 'Owner: media. Called by: the media service''s uploads, as the user.';
 revoke execute on function public.record_media_upload(
   text, text, text, text, text, bigint, text, jsonb, uuid
-) from public, anon;
+) from public, anon, service_role;
 grant execute on function public.record_media_upload(
   text, text, text, text, text, bigint, text, jsonb, uuid
 ) to authenticated;
