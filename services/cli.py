@@ -123,6 +123,40 @@ def billing_audit_command(settings: Settings) -> None:
     raise click.exceptions.Exit(1)
 
 
+@main.group()
+def media() -> None:
+    """Uploaded media and its object storage."""
+
+
+@media.command("reap")
+@click.option(
+    "--fix",
+    is_flag=True,
+    help="Delete orphan objects and remove rows whose object is gone (default: report only).",
+)
+@click.pass_obj
+def media_reap_command(settings: Settings, fix: bool) -> None:
+    """Compare object storage with media's rows: objects no library item, site image or queued
+    deletion names (uploads of the last hour are left alone), and rows whose object is gone.
+    Prints one line per finding and a summary; exits 1 when it found some and --fix was not given.
+
+    Runs as the service role, on Supabase Storage when SUPABASE_URL (or SUPABASE_STORAGE_URL) is
+    set, else on MEDIA_DIR: on DATABASE_URL (postgres plane), or through the Data API with
+    SUPABASE_SERVICE_ROLE_KEY (postgrest plane).
+    """
+    # Imported here, as services are everywhere else, so `serve <service>` loads only that one.
+    from services.media.reaper import reap
+
+    try:
+        report = asyncio.run(reap(settings, fix=fix))
+    except (ValueError, Problem) as error:
+        raise click.ClickException(str(error)) from error
+    for line in report.lines():
+        click.echo(line)
+    if not report.clean and not fix:
+        raise click.exceptions.Exit(1)
+
+
 @main.command("cleanup")
 @click.option("--dry-run", is_flag=True, help="Count what is due; delete nothing.")
 @click.option(
