@@ -11,17 +11,22 @@ from tests.fakes.redis_fixtures import REDIS_URL, tcp_store, upstash_store
 from tests.fakes.upstash_server import UpstashServer
 
 FIVE_A_MINUTE = {"probe": Policy(5, 60, "local")}
+# These tests are about decisions, not deadlines: a store given seconds to answer decides every
+# hit itself even on a machine busy with other suites (a hit past the deadline would be decided
+# by the in-process fallback, from a fresh bucket). tests/ratelimit/test_faults.py covers
+# deadlines.
+DECISION_TIMEOUT_S = 5.0
 
 
 @pytest.fixture
 async def tcp_limiter() -> AsyncIterator[RateLimiter]:
-    async with tcp_store(REDIS_URL, timeout_s=0.5) as store:
+    async with tcp_store(REDIS_URL, timeout_s=DECISION_TIMEOUT_S) as store:
         yield RateLimiter(store, key_prefix=f"test-{uuid.uuid4()}:", policies=FIVE_A_MINUTE)
 
 
 @pytest.fixture
 async def upstash_limiter(upstash_server: UpstashServer) -> AsyncIterator[RateLimiter]:
-    async with upstash_store(upstash_server.url, timeout_s=0.5) as store:
+    async with upstash_store(upstash_server.url, timeout_s=DECISION_TIMEOUT_S) as store:
         yield RateLimiter(store, key_prefix=f"test-{uuid.uuid4()}:", policies=FIVE_A_MINUTE)
 
 
