@@ -1,9 +1,10 @@
 """`make bench`: every benchmark, one after the other."""
 
-from bench import auth, billing, data_planes, generation, rate_limits
+from bench import auth, billing, data_planes, generation, media, rate_limits
 
 data_planes.main()
 rate_limits.main()
 auth.main()
 billing.main()
 generation.main()
+media.main()
