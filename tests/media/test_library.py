@@ -404,6 +404,7 @@ async def test_another_users_item_is_a_404_for_every_verb_and_stays_as_it_was(
     ]
 
     assert [(r.status_code, r.json()["code"]) for r in answers] == [(404, "media_not_found")] * 4
+    assert all(r.headers["x-content-type-options"] == "nosniff" for r in answers)
     assert (await library.get(f"/media/{item.id}", headers=bearer(alice))).json()[
         "description"
     ] == "Mine"
@@ -547,3 +548,50 @@ async def test_a_sites_images_are_listed_for_its_owner_with_their_library_items(
     assert images[0]["originalName"] == "b.png"
     assert (theirs.status_code, theirs.json()["code"]) == (404, "project_not_found")
     assert (none.status_code, none.json()["code"]) == (404, "project_not_found")
+
+
+# With the upload route ----------------------------------------------------------------------------
+
+
+async def test_an_upload_is_listed_served_described_and_deleted_with_its_object(
+    library: MediaClient, database_url: str, store: Store
+) -> None:
+    alice = a_user(database_url)
+    [site] = sites(database_url, alice, "Bakery")
+    uploaded = await library.post(
+        "/media/uploads",
+        files={"file": ("logo.svg", SVG, "image/svg+xml")},
+        data={"projectId": site, "description": "Logo"},
+        headers=bearer(alice),
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    item = uploaded.json()
+    [path] = [row["file_path"] for row in rows_at(database_url, item["id"])]
+
+    listed = (await library.get("/media/library", headers=bearer(alice))).json()
+    content = await library.get(item["contentUrl"], headers=bearer(alice))
+    images = (await library.get(f"/media/projects/{site}/images", headers=bearer(alice))).json()
+    described = await library.patch(
+        f"/media/{item['id']}", json={"tags": ["logo"]}, headers=bearer(alice)
+    )
+    deleted = await library.delete(f"/media/{item['id']}", headers=bearer(alice))
+
+    assert [listed_item["id"] for listed_item in listed["items"]] == [item["id"]]
+    assert listed["quotas"]["images"] == {"limit": 10, "used": 1, "left": 9}
+    assert (content.content, content.headers["content-disposition"][:10]) == (SVG, "attachment")
+    assert [image["mediaId"] for image in images["images"]] == [item["id"]]
+    assert described.json()["tags"] == ["logo"]
+    assert deleted.status_code == 204
+    await eventually(lambda: store.gone(path))
+    assert rows_of(database_url, "images", path) == 0
+    assert queued(database_url, path) == []
+
+
+def rows_at(database_url: str, item_id: str) -> list[dict[str, str]]:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        return [
+            {"file_path": row[0]}
+            for row in conn.execute(
+                "select file_path from public.media_library where id = %s", (item_id,)
+            )
+        ]
