@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, one after the other."""
 
-from bench import auth, billing, data_planes, generation, media, rate_limits
+from bench import analytics, auth, billing, data_planes, generation, media, rate_limits
 
 data_planes.main()
 rate_limits.main()
@@ -8,3 +8,4 @@ auth.main()
 billing.main()
 generation.main()
 media.main()
+analytics.main()
