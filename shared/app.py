@@ -3,10 +3,10 @@
 
 Each app gets the same lifespan (one HTTP client, token verifier, data plane, Redis stores, cache
 and rate limiter per process), the same dependencies (`caller`, `user`, `owner`, `data_plane`,
-`settings`, `cache`, `limiter`), problem responses for every error (`shared.problems`), CORS and
-the cross-site rule for browsers (`shared.cross_site`), rate limits, request ids and access lines
-(`shared.logging`), `/health`, `/ready`, `/metrics` (`shared.health`) and offline API docs at
-`/schema` (`shared.docs`).
+`settings`, `cache`, `limiter`), problem responses for every error (`shared.problems`), CORS,
+the cross-site rule and `nosniff` for browsers (`shared.cross_site`), rate limits, request ids
+and access lines (`shared.logging`), `/health`, `/ready`, `/metrics` (`shared.health`) and
+offline API docs at `/schema` (`shared.docs`).
 """
 
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -22,7 +22,7 @@ from litestar.di import Provide
 from shared.access import provide_owner, provide_user
 from shared.cache import Cache
 from shared.config import Settings, load_settings
-from shared.cross_site import CrossSiteGuard, cors_config
+from shared.cross_site import CrossSiteGuard, NoSniff, cors_config
 from shared.data.plane import DataPlane, open_data_plane
 from shared.docs import openapi_config
 from shared.health import SERVICE_ROUTES
@@ -58,7 +58,7 @@ def create_service_app(
         request_class=ApiRequest,
         cors_config=cors_config(settings),
         # The cross-site rule first: a refused request spends nobody's rate limit.
-        middleware=[CrossSiteGuard, RateLimitMiddleware],
+        middleware=[NoSniff(), CrossSiteGuard, RateLimitMiddleware],
         dependencies={
             "limiter": Provide(provide_limiter, sync_to_thread=False),
             "cache": Provide(provide_cache, sync_to_thread=False),

@@ -9,7 +9,8 @@ no Authorization header) must come from a page of ours: its `Origin` is an allow
 origin the request was sent to; without an `Origin`, its `Sec-Fetch-Site` says `same-origin` or
 `none` (typed by the user). Anything else is a 403 `cross_site_request`. A request with neither
 header is not a browser's (curl, servers, webhooks) and passes, as does one with a bearer token,
-which a cross-site page cannot attach.
+which a cross-site page cannot attach. And no answer of ours is to be sniffed into another
+type than the one it names (`NoSniff`).
 """
 
 from urllib.parse import urlsplit
@@ -17,7 +18,8 @@ from urllib.parse import urlsplit
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import Headers
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.config import Settings
 from shared.errors import Forbidden
@@ -102,3 +104,23 @@ def _trusted_origins(scope: Scope, headers: Headers) -> set[str]:
     if host := headers.get("host"):
         trusted.add(f"{scope.get('scheme', 'http')}://{host}")
     return trusted
+
+
+class NoSniff(ASGIMiddleware):
+    """`X-Content-Type-Options: nosniff` on every answer, problems included: a browser must not
+    read anything we send (an uploaded file above all) as another type than the one we name."""
+
+    scopes = (ScopeType.HTTP,)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        async def send_nosniff(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (name, value)
+                    for name, value in message.get("headers", [])
+                    if name.lower() != b"x-content-type-options"
+                ]
+                message["headers"] = [*headers, (b"x-content-type-options", b"nosniff")]
+            await send(message)
+
+        await next_app(scope, receive, send_nosniff)

@@ -95,6 +95,7 @@ async def test_the_frontend_may_call_with_credentials(probe: Client) -> None:
         name.strip().lower()
         for name in response.headers["access-control-expose-headers"].split(",")
     }
+    assert response.headers["x-content-type-options"] == "nosniff"
     assert exposed >= {
         "ratelimit-limit",
         "ratelimit-remaining",

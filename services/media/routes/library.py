@@ -6,10 +6,7 @@ from uuid import UUID
 
 from litestar import Response, Router, delete, get, patch
 from litestar.di import NamedDependency
-from litestar.enums import ScopeType
-from litestar.middleware import ASGIMiddleware
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.media.library import Library
 from services.media.models.library import (
@@ -88,26 +85,6 @@ async def project_images(
     return await library.project_images(user, project_id)
 
 
-class NoSniff(ASGIMiddleware):
-    """`X-Content-Type-Options: nosniff` on every answer, problems included: nothing the media
-    service sends is to be sniffed into another type by a browser."""
-
-    scopes = (ScopeType.HTTP,)
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        async def send_nosniff(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [
-                    (name, value)
-                    for name, value in message.get("headers", [])
-                    if name.lower() != b"x-content-type-options"
-                ]
-                message["headers"] = [*headers, (b"x-content-type-options", b"nosniff")]
-            await send(message)
-
-        await next_app(scope, receive, send_nosniff)
-
-
 router = Router(
     path="/",
     route_handlers=[
@@ -119,5 +96,4 @@ router = Router(
         project_images,
     ],
     dependencies={"library": from_state("library")},
-    middleware=[NoSniff()],
 )
