@@ -235,3 +235,22 @@ async def test_a_body_naming_an_unknown_field_or_no_path_is_refused(
     assert "ip" in unknown.text
     assert empty.status_code == 422
     assert "path" in empty.text
+
+
+async def test_views_are_accepted_and_stored_while_the_rate_limit_store_is_down(
+    analytics_settings: Settings, db: Db, run: str
+) -> None:
+    # Nothing listens on port 1: every limit decision times out, and `page_view` fails open.
+    unlimited = msgspec.structs.replace(
+        analytics_settings, redis_url="redis://127.0.0.1:1", rate_limit_timeout_ms=50
+    )
+    async with serving_from(create_app(unlimited), "192.0.2.2") as client:
+        answers = [
+            await client.post(
+                "/analytics/pageview", json={"path": f"{run}/{i}"}, headers={"User-Agent": BROWSER}
+            )
+            for i in range(3)
+        ]
+
+    assert [a.status_code for a in answers] == [202, 202, 202]
+    assert views_of(db, run) == 3
