@@ -61,9 +61,13 @@ def db(database_url: str) -> Iterator[Db]:
 
 
 @pytest.fixture
-def run() -> str:
-    """A path prefix no other test's views share."""
-    return f"/t-{uuid.uuid4().hex[:12]}"
+def run(database_url: str) -> Iterator[str]:
+    """A path prefix no other test's views share; its views are deleted after the test (the
+    schema tests that share the session database count every page view)."""
+    prefix = f"/t-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("delete from public.page_views where path like %s", (f"{prefix}%",))
 
 
 def stored(db: Db, run: str) -> list[dict[str, Any]]:
