@@ -27,12 +27,21 @@ from pathlib import Path
 
 import httpx
 import jwt
+import msgspec
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from bench.measure import Figures, measure
 from bench.servers import postgres_server_url, redis_server_url
+from services.analytics.bots import BotFilter
+from services.analytics.ingest import Ingest, Sighting
+from services.analytics.models.pageviews import PageViewIn
+from services.analytics.repo.pageviews import PageViewRepository
+from services.analytics.visitors import Visitors
+from shared.config import Settings
+from shared.data.plane import open_data_plane
+from shared.identity import Caller, service_caller
 from shared.local_stack import PostgrestServer, free_port
 from shared.migrations import migrate
 
@@ -41,6 +50,8 @@ STATS_RUNS = 40  # per range and plane, at concurrency 1
 FLOOR_RUNS = 10  # a year's count(*) takes over a second
 INGEST_VIEWS = int(os.environ.get("ANALYTICS_BENCH_VIEWS", "5000"))
 INGEST_CONCURRENCY = 32
+PIPELINE_VIEWS = 100_000
+"""Views through the ingest pipeline itself (accept, batch, write), without HTTP."""
 RANGES = (1, 30, 366)
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 
@@ -245,6 +256,42 @@ async def ingest_figures(url: str, plane: str, database_url: str) -> tuple[float
     return INGEST_VIEWS / accepted, INGEST_VIEWS / stored
 
 
+async def pipeline_figures(
+    settings: Settings, plane: str, database_url: str
+) -> tuple[float, float]:
+    """Views per second through one process's ingest pipeline with the database as the only
+    sink: `Ingest.accept` from 32 tasks at once (bot check, visitor hash, buffer) and its writer
+    (batches of PAGE_VIEW_BATCH_ROWS through `record_page_views`), until every view is a row."""
+    before = count_views(database_url)
+    anonymous = Caller(role="anon", claims={"role": "anon"}, token="")
+    async with httpx.AsyncClient(timeout=30) as http:
+        data = await open_data_plane(msgspec.structs.replace(settings, data_plane=plane), http)
+        repository = PageViewRepository(data, service_caller(settings))
+        ingest = Ingest(settings, repository, Visitors(repository), BotFilter())
+        ingest.start()
+        sent = 0
+
+        async def visitor(number: int) -> None:
+            nonlocal sent
+            sighting = Sighting(f"198.51.100.{number}", USER_AGENT, prefetch=False)
+            while sent < PIPELINE_VIEWS:
+                sent += 1
+                view = PageViewIn(path=f"/pipeline/{sent % 50}", referrer="https://bench.example/")
+                await ingest.accept(anonymous, view, sighting)
+
+        started = time.perf_counter()
+        try:
+            await asyncio.gather(*(visitor(number) for number in range(INGEST_CONCURRENCY)))
+            accepted = time.perf_counter() - started
+        finally:
+            await ingest.close()
+            await data.close()
+        stored = time.perf_counter() - started
+    if count_views(database_url) < before + PIPELINE_VIEWS:
+        raise RuntimeError(f"the {plane} pipeline lost views")
+    return PIPELINE_VIEWS / accepted, PIPELINE_VIEWS / stored
+
+
 def main() -> None:
     server_url = postgres_server_url()
     secret = secrets.token_urlsafe(32)
@@ -271,10 +318,22 @@ def main() -> None:
                 # Thousands of views from one address: measure the path, not the limit.
                 "RATE_LIMIT_ENABLED": "false",
             }
+            settings = Settings(
+                database_url=env["DATABASE_URL"],
+                supabase_rest_url=postgrest.url,
+                supabase_anon_key=anon_key,
+                supabase_service_role_key=service_key,
+                jwt_secret=secret,
+            )
             for plane in ("postgrest", "postgres"):
                 with analytics_service(env, plane) as url:
                     figures += asyncio.run(stats_figures(url, plane, token))
-                    ingest[plane] = asyncio.run(ingest_figures(url, plane, database_url))
+                    ingest[f"POST /analytics/pageview ({plane})"] = asyncio.run(
+                        ingest_figures(url, plane, database_url)
+                    )
+                ingest[f"the ingest pipeline in process, {PIPELINE_VIEWS:,} views ({plane})"] = (
+                    asyncio.run(pipeline_figures(settings, plane, database_url))
+                )
     print(f"Analytics on {ROWS:,} generated page views over a year:\n")
     print("| generation step | seconds |\n|---|---:|")
     for step, seconds in timings.items():
@@ -286,11 +345,11 @@ def main() -> None:
         ratio = row.p50_ms / floors[days].p50_ms
         print(f"| {row.name} | {row.p50_ms:.2f} | {row.p99_ms:.2f} | {ratio:.2f} |")
     print(
-        f"\n| ingest, concurrency {INGEST_CONCURRENCY}, {INGEST_VIEWS:,} views"
+        f"\n| ingest, concurrency {INGEST_CONCURRENCY} ({INGEST_VIEWS:,} views over HTTP)"
         " | accepted views/s | stored views/s |\n|---|---:|---:|"
     )
-    for plane, (accepted, stored) in ingest.items():
-        print(f"| POST /analytics/pageview ({plane}) | {accepted:,.0f} | {stored:,.0f} |")
+    for path, (accepted, stored) in ingest.items():
+        print(f"| {path} | {accepted:,.0f} | {stored:,.0f} |")
 
 
 if __name__ == "__main__":
