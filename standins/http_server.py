@@ -86,7 +86,10 @@ def serve_http(handler: Handler) -> Iterator[str]:
     url = f"http://127.0.0.1:{listener.getsockname()[1]}"
     # No log configuration of its own: uvicorn's would reconfigure the process's `uvicorn.*`
     # loggers, which `sajtmaskin dev` serves the gateway with too.
-    config = uvicorn.Config(_HandlerApp(handler, url), log_config=None, timeout_graceful_shutdown=1)
+    # No access lines either: a stand-in's requests are the caller's business, not the log's.
+    config = uvicorn.Config(
+        _HandlerApp(handler, url), log_config=None, access_log=False, timeout_graceful_shutdown=1
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
