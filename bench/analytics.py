@@ -17,23 +17,24 @@ import asyncio
 import os
 import secrets
 import statistics
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
-import jwt
 import msgspec
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from bench.measure import Figures, measure
-from bench.servers import postgres_server_url, redis_server_url
+from bench.servers import (
+    access_token,
+    bench_database,
+    postgres_server_url,
+    redis_server_url,
+    serve_service,
+    user_token,
+)
 from services.analytics.bots import BotFilter
 from services.analytics.ingest import Ingest, Sighting
 from services.analytics.models.pageviews import PageViewIn
@@ -42,8 +43,7 @@ from services.analytics.visitors import Visitors
 from shared.config import Settings
 from shared.data.plane import open_data_plane
 from shared.identity import Caller, service_caller
-from shared.local_stack import PostgrestServer, free_port
-from shared.migrations import migrate
+from shared.local_stack import PostgrestServer
 
 ROWS = int(os.environ.get("ANALYTICS_BENCH_ROWS", "10000000"))
 STATS_RUNS = 40  # per range and plane, at concurrency 1
@@ -70,22 +70,6 @@ select '/p/' || floor(1000 * power(random(), 3))::int,
 from generate_series(1, %(rows)s)
 """
 FLOOR = "select count(*) from public.page_views where created_at >= %s"
-
-
-@contextmanager
-def bench_database(server_url: str) -> Iterator[str]:
-    name = f"sajtmaskin_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    try:
-        url = make_conninfo(server_url, dbname=name)
-        migrate(url)
-        yield url
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-            )
 
 
 def generate(database_url: str) -> dict[str, float]:
@@ -127,43 +111,7 @@ def an_admin(database_url: str, secret: str) -> str:
             " values (%s, %s, true, 'admin')",
             (user_id, f"admin-{user_id[:8]}@example.com"),
         )
-    now = int(time.time())
-    claims = {
-        "sub": user_id,
-        "role": "authenticated",
-        "aud": "authenticated",
-        "iat": now,
-        "exp": now + 3600,
-    }
-    return jwt.encode(claims, secret, "HS256")
-
-
-@contextmanager
-def analytics_service(env: dict[str, str], plane: str) -> Iterator[str]:
-    """`sajtmaskin serve analytics` on a free port, configured for `plane`."""
-    port = free_port()
-    command = [str(Path(sys.executable).parent / "sajtmaskin"), "serve", "analytics"]
-    process = subprocess.Popen(  # noqa: S603
-        [*command, "--port", str(port)],
-        env={**env, "DATA_PLANE": plane},
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{url}/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(f"the analytics service on the {plane} plane did not start")
-            time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    return user_token(secret, user_id)
 
 
 def floor_figures(database_url: str) -> list[Figures]:
@@ -295,8 +243,8 @@ async def pipeline_figures(
 def main() -> None:
     server_url = postgres_server_url()
     secret = secrets.token_urlsafe(32)
-    anon_key = jwt.encode({"role": "anon", "iat": int(time.time())}, secret, "HS256")
-    service_key = jwt.encode({"role": "service_role", "iat": int(time.time())}, secret, "HS256")
+    anon_key = access_token(secret, {"role": "anon"})
+    service_key = access_token(secret, {"role": "service_role"})
     with redis_server_url() as redis_url, bench_database(server_url) as database_url:
         timings = generate(database_url)
         token = an_admin(database_url, secret)
@@ -306,7 +254,6 @@ def main() -> None:
             make_conninfo(database_url, user="authenticator"), jwt_secret=secret
         ) as postgrest:
             env = {
-                "PATH": os.environ.get("PATH", ""),
                 "DATABASE_URL": make_conninfo(database_url, user="authenticator"),
                 "SUPABASE_REST_URL": postgrest.url,
                 "SUPABASE_ANON_KEY": anon_key,
@@ -326,10 +273,10 @@ def main() -> None:
                 jwt_secret=secret,
             )
             for plane in ("postgrest", "postgres"):
-                with analytics_service(env, plane) as url:
-                    figures += asyncio.run(stats_figures(url, plane, token))
+                with serve_service("analytics", {**env, "DATA_PLANE": plane}) as service:
+                    figures += asyncio.run(stats_figures(service.url, plane, token))
                     ingest[f"POST /analytics/pageview ({plane})"] = asyncio.run(
-                        ingest_figures(url, plane, database_url)
+                        ingest_figures(service.url, plane, database_url)
                     )
                 ingest[f"the ingest pipeline in process, {PIPELINE_VIEWS:,} views ({plane})"] = (
                     asyncio.run(pipeline_figures(settings, plane, database_url))

@@ -22,18 +22,16 @@ import httpx
 import jwt
 import msgspec
 import psycopg
-from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
 from bench.measure import Figures, measure, table
-from bench.servers import postgres_server_url
+from bench.servers import bench_database, postgres_server_url, user_token
 from shared.config import Settings
 from shared.data.plane import DataPlane, open_data_plane
 from shared.data.query import Rpc
 from shared.identity import Caller
 from shared.local_stack import PostgrestServer
-from shared.migrations import migrate
 
 USERS = 1000
 DIAMONDS = 100_000_000  # each user's balance: never short, whatever the run takes
@@ -49,14 +47,9 @@ FLOOR = (
 
 @contextmanager
 def charges_database(server_url: str) -> Iterator[tuple[str, list[str]]]:
-    """A migrated database of its own with `USERS` users, each holding `DIAMONDS` on the ledger;
-    its URL and the users' ids."""
-    name = f"sajtmaskin_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    try:
-        url = make_conninfo(server_url, dbname=name)
-        migrate(url)
+    """A database of its own with `USERS` users, each holding `DIAMONDS` on the ledger; its URL
+    and the users' ids."""
+    with bench_database(server_url) as url:
         with psycopg.connect(url) as conn:
             ids = [
                 str(row[0])
@@ -73,18 +66,11 @@ def charges_database(server_url: str) -> Iterator[tuple[str, list[str]]]:
                 (DIAMONDS,),
             )
         yield url, ids
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-            )
 
 
 def user_caller(secret: str, user_id: str) -> Caller:
-    now = int(time.time())
     claims = {"role": "authenticated", "aud": "authenticated", "sub": user_id}
-    token = jwt.encode({**claims, "iat": now, "exp": now + 3600}, secret, "HS256")
-    return Caller(role="authenticated", claims=claims, token=token)
+    return Caller(role="authenticated", claims=claims, token=user_token(secret, user_id))
 
 
 async def runs(name: str, operation: Operation) -> list[Figures]:

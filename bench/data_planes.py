@@ -10,32 +10,31 @@ Redis caches) on each plane: the list, one site with its saved work, and a save 
 """
 
 import asyncio
-import os
 import secrets
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
-import jwt
 import msgspec
 import psycopg
-from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
 from bench.measure import Figures, measure, table
-from bench.servers import postgres_server_url, redis_server_url
+from bench.servers import (
+    access_token,
+    bench_database,
+    postgres_server_url,
+    redis_server_url,
+    serve_service,
+    user_token,
+)
 from shared.config import Settings
 from shared.data.plane import DataPlane, open_data_plane
 from shared.data.query import Select, desc
 from shared.identity import Caller
-from shared.local_stack import PostgrestServer, free_port
-from shared.migrations import migrate
+from shared.local_stack import PostgrestServer
 
 USERS = 100
 SITES_PER_USER = 20
@@ -57,13 +56,9 @@ FLOOR_QUERY = (
 
 
 @contextmanager
-def bench_database(server_url: str) -> Iterator[str]:
-    name = f"sajtmaskin_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    try:
-        url = make_conninfo(server_url, dbname=name)
-        migrate(url)
+def sites_database(server_url: str) -> Iterator[str]:
+    """A database of its own with USERS users of SITES_PER_USER app projects each."""
+    with bench_database(server_url) as url:
         with psycopg.connect(url) as conn:
             conn.execute(
                 "insert into public.users (id, email)"
@@ -78,17 +73,6 @@ def bench_database(server_url: str) -> Iterator[str]:
                 (SITES_PER_USER,),
             )
         yield url
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-            )
-
-
-def user_token(secret: str, user_id: str) -> str:
-    now = int(time.time())
-    claims = {"role": "authenticated", "aud": "authenticated", "sub": user_id}
-    return jwt.encode({**claims, "iat": now, "exp": now + 3600}, secret, "HS256")
 
 
 async def plane_figures(
@@ -136,16 +120,15 @@ async def plane_figures(
     return figures
 
 
-@contextmanager
-def projects_service(settings: Settings, plane: str, redis_url: str) -> Iterator[str]:
-    """`sajtmaskin serve projects` on a free port, configured for `plane`."""
-    port = free_port()
-    env = {
-        "PATH": os.environ.get("PATH", ""),
+def projects_env(settings: Settings, plane: str, redis_url: str) -> dict[str, str]:
+    """`sajtmaskin serve projects` configured for `plane`."""
+    return {
         "DATA_PLANE": plane,
         "DATABASE_URL": settings.database_url or "",
         "SUPABASE_REST_URL": settings.supabase_rest_url or "",
         "SUPABASE_ANON_KEY": settings.supabase_anon_key or "",
+        # Its workers (the generation sweeper, deployments) run as the service role.
+        "SUPABASE_SERVICE_ROLE_KEY": settings.supabase_service_role_key or "",
         "JWT_SECRET": settings.jwt_secret or "",
         "REDIS_URL": redis_url,
         "REDIS_KEY_PREFIX": f"bench-{uuid.uuid4()}:",
@@ -153,30 +136,6 @@ def projects_service(settings: Settings, plane: str, redis_url: str) -> Iterator
         # Thousands of requests from one caller: measure the data path, not the read limit.
         "RATE_LIMIT_ENABLED": "false",
     }
-    command = [
-        str(Path(sys.executable).parent / "sajtmaskin"),
-        "serve",
-        "projects",
-        "--port",
-        str(port),
-    ]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)  # noqa: S603
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{url}/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(f"the projects service on the {plane} plane did not start")
-            time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def save_body(run: int) -> dict[str, object]:
@@ -235,7 +194,7 @@ def main() -> None:
     secret = secrets.token_urlsafe(32)
     with (
         redis_server_url() as redis_url,
-        bench_database(server_url) as database_url,
+        sites_database(server_url) as database_url,
         PostgrestServer(
             make_conninfo(database_url, user="authenticator"), jwt_secret=secret
         ) as postgrest,
@@ -253,11 +212,12 @@ def main() -> None:
                 )
             ]
         token = user_token(secret, user_id)
-        anon_key = jwt.encode({"role": "anon", "iat": int(time.time())}, secret, "HS256")
+        anon_key = access_token(secret, {"role": "anon"})
         settings = Settings(
             database_url=make_conninfo(database_url, user="authenticator"),
             supabase_rest_url=postgrest.url,
             supabase_anon_key=anon_key,
+            supabase_service_role_key=access_token(secret, {"role": "service_role"}),
             jwt_secret=secret,
             db_pool_size=POOL_SIZE,
         )
@@ -268,8 +228,8 @@ def main() -> None:
         )
         figures = asyncio.run(plane_figures(settings, caller, database_url, user_id))
         for plane in ("postgrest", "postgres"):
-            with projects_service(settings, plane, redis_url) as url:
-                figures += asyncio.run(endpoint_figures(url, plane, token, site_ids))
+            with serve_service("projects", projects_env(settings, plane, redis_url)) as served:
+                figures += asyncio.run(endpoint_figures(served.url, plane, token, site_ids))
     baseline = {row.concurrency: row for row in figures if "floor" in row.name}
     print(
         f"Listing a user's 10 newest of {SITES_PER_USER} app projects ({USERS} users),"

@@ -16,26 +16,25 @@ generates over SITES sites in turn, so concurrent generations save different sit
 
 import asyncio
 import itertools
-import os
 import secrets
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
-import jwt
 import psycopg
-from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from bench.measure import Figures, measure
-from bench.servers import postgres_server_url, redis_server_url
-from shared.local_stack import PostgrestServer, free_port
-from shared.migrations import migrate
+from bench.servers import (
+    access_token,
+    bench_database,
+    postgres_server_url,
+    redis_server_url,
+    serve_service,
+    user_token,
+)
+from shared.local_stack import PostgrestServer
 from standins.http_server import serve_http
 from standins.v0 import V0StandIn
 
@@ -49,14 +48,9 @@ PROMPT = "En bageriwebbplats i Malmö med surdegsbröd och öppettider"
 
 @contextmanager
 def generations_database(server_url: str) -> Iterator[tuple[str, str, list[str]]]:
-    """A migrated database of its own with one user holding DIAMONDS on the ledger and SITES
-    sites; its URL, the user's id and the sites' ids."""
-    name = f"sajtmaskin_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    try:
-        url = make_conninfo(server_url, dbname=name)
-        migrate(url)
+    """A database of its own with one user holding DIAMONDS on the ledger and SITES sites; its
+    URL, the user's id and the sites' ids."""
+    with bench_database(server_url) as url:
         with psycopg.connect(url) as conn:
             row = conn.execute(
                 "insert into public.users (email, email_verified)"
@@ -78,11 +72,6 @@ def generations_database(server_url: str) -> Iterator[tuple[str, str, list[str]]
                 ).fetchall()
             ]
         yield url, user_id, site_ids
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-            )
 
 
 @contextmanager
@@ -91,39 +80,6 @@ def served(v0: V0StandIn) -> Iterator[str]:
     with serve_http(v0) as url:
         v0.base_url = url
         yield url
-
-
-def token(secret: str, claims: dict[str, str]) -> str:
-    now = int(time.time())
-    return jwt.encode({**claims, "iat": now, "exp": now + 3600}, secret, "HS256")
-
-
-@contextmanager
-def projects_service(env: dict[str, str], plane: str) -> Iterator[str]:
-    """`sajtmaskin serve projects` on a free port, configured by `env` for `plane`."""
-    port = free_port()
-    command = [str(Path(sys.executable).parent / "sajtmaskin"), "serve", "projects"]
-    process = subprocess.Popen(  # noqa: S603
-        [*command, "--port", str(port)],
-        env={**env, "DATA_PLANE": plane, "REDIS_KEY_PREFIX": f"bench-{uuid.uuid4()}:"},
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{url}/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(f"the projects service on the {plane} plane did not start")
-            time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def http_client(base_url: str, headers: dict[str, str]) -> httpx.AsyncClient:
@@ -210,11 +166,10 @@ def main() -> None:
         ) as postgrest,
     ):
         env = {
-            "PATH": os.environ.get("PATH", ""),
             "DATABASE_URL": make_conninfo(database_url, user="authenticator"),
             "SUPABASE_REST_URL": postgrest.url,
-            "SUPABASE_ANON_KEY": token(secret, {"role": "anon"}),
-            "SUPABASE_SERVICE_ROLE_KEY": token(secret, {"role": "service_role"}),
+            "SUPABASE_ANON_KEY": access_token(secret, {"role": "anon"}),
+            "SUPABASE_SERVICE_ROLE_KEY": access_token(secret, {"role": "service_role"}),
             "JWT_SECRET": secret,
             "REDIS_URL": redis_url,
             "V0_API_KEY": v0.api_key,
@@ -223,13 +178,12 @@ def main() -> None:
             # Hundreds of generations from one user: measure the path, not the generate limit.
             "RATE_LIMIT_ENABLED": "false",
         }
-        user_token = token(
-            secret, {"role": "authenticated", "aud": "authenticated", "sub": user_id}
-        )
+        token = user_token(secret, user_id)
         figures = asyncio.run(floor_figures(v0))
         for plane in ("postgrest", "postgres"):
-            with projects_service(env, plane) as url:
-                figures += asyncio.run(service_figures(url, plane, user_token, site_ids))
+            plane_env = {**env, "DATA_PLANE": plane, "REDIS_KEY_PREFIX": f"bench-{uuid.uuid4()}:"}
+            with serve_service("projects", plane_env) as service:
+                figures += asyncio.run(service_figures(service.url, plane, token, site_ids))
     print(
         f"\nGenerating a site with v0's stand-in answering in {ENGINE_LATENCY_S * 1000:.0f} ms"
         f" (one user, {SITES} sites in turn); overhead p50 = p50 minus the engine's"

@@ -14,10 +14,7 @@ spread over USERS users in a database of its own.
 """
 
 import asyncio
-import os
 import secrets
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -29,14 +26,17 @@ import httpx
 import jwt
 import msgspec
 import psycopg
-from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from bench.servers import postgres_server_url, redis_server_url
+from bench.servers import (
+    bench_database,
+    postgres_server_url,
+    redis_server_url,
+    serve_service,
+    user_token,
+)
 from services.media.storage import open_storage
 from shared.config import Settings
-from shared.local_stack import free_port
-from shared.migrations import migrate
 from standins.http_server import serve_http
 from standins.storage import StorageStandIn
 
@@ -59,12 +59,8 @@ class Row(msgspec.Struct, frozen=True):
 
 @contextmanager
 def media_database(server_url: str) -> Iterator[tuple[str, list[str]]]:
-    name = f"sajtmaskin_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    try:
-        url = make_conninfo(server_url, dbname=name)
-        migrate(url)
+    """A database of its own with USERS verified users; its URL and their ids."""
+    with bench_database(server_url) as url:
         with psycopg.connect(url) as conn:
             users = [
                 str(row[0])
@@ -76,49 +72,6 @@ def media_database(server_url: str) -> Iterator[tuple[str, list[str]]]:
                 )
             ]
         yield url, users
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-            )
-
-
-def token(secret: str, user_id: str) -> str:
-    now = int(time.time())
-    claims = {"role": "authenticated", "aud": "authenticated", "sub": user_id}
-    return jwt.encode({**claims, "iat": now, "exp": now + 3600}, secret, "HS256")
-
-
-@contextmanager
-def media_service(env: dict[str, str]) -> Iterator[tuple[str, int]]:
-    """`sajtmaskin serve media` on a free port: its URL and process id."""
-    port = free_port()
-    command = [
-        str(Path(sys.executable).parent / "sajtmaskin"),
-        "serve",
-        "media",
-        "--port",
-        str(port),
-    ]
-    process = subprocess.Popen(  # noqa: S603
-        command, env={"PATH": os.environ.get("PATH", ""), **env}, stdout=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{url}/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("the media service did not start")
-            time.sleep(0.1)
-        yield url, process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def status_mb(pid: int, field: str) -> float:
@@ -236,7 +189,7 @@ def main() -> None:
         media_database(server_url) as (database_url, users),
         tempfile.TemporaryDirectory(prefix="sajtmaskin-bench-media-") as scratch,
     ):
-        tokens = [token(secret, user) for user in users]
+        tokens = [user_token(secret, user) for user in users]
         for backend in ("local", "supabase"):
             root = Path(scratch) / backend
             root.mkdir()
@@ -263,8 +216,8 @@ def main() -> None:
                     "RATE_LIMIT_ENABLED": "false",
                     **store,
                 }
-                with media_service(env) as (url, pid):
-                    rows += asyncio.run(service_rows(backend, url, pid, tokens))
+                with serve_service("media", env) as service:
+                    rows += asyncio.run(service_rows(backend, service.url, service.pid, tokens))
                 settings = Settings(
                     supabase_anon_key=anon_key,
                     supabase_service_role_key=service_key,
