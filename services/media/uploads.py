@@ -26,6 +26,7 @@ from litestar.datastructures import UploadFile
 from litestar.exceptions import ClientException
 from litestar.utils.predicates import is_non_string_sequence
 
+from services.media.models.library import Usage
 from services.media.models.uploads import (
     DESCRIPTION_MAX,
     TAG_MAX,
@@ -36,7 +37,7 @@ from services.media.models.uploads import (
     QuotaExceeded,
     UnsupportedFileType,
 )
-from services.media.repo.uploads import NewMedia, OrphansRepository, UploadsRepository, Usage
+from services.media.repo.uploads import NewMedia, OrphansRepository, UploadsRepository
 from services.media.sniff import NotAllowed, Sniffed, sniff
 from services.media.storage import Storage
 from shared.access import SignedInUser
@@ -93,7 +94,7 @@ class Uploads:
         except NotAllowed as refused:
             raise UnsupportedFileType(str(refused)) from None
         uploads = UploadsRepository(self._data, user.caller)
-        if form.project_id is not None and not await uploads.sees_site(form.project_id):
+        if form.project_id is not None and not await uploads.site_exists(form.project_id):
             raise ProjectNotFound("You have no site with this id.")
         # Spares storing a file the library has no room for; the SQL call still decides.
         usage = await uploads.usage()

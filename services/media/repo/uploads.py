@@ -1,22 +1,15 @@
-"""Uploads' queries, as the uploading user (row-level security decides): the site an upload is
-for, the library's counts per type, recording an upload, and queueing a stored object whose row
-could not be written (as the service role, for the deletion worker)."""
+"""Uploads' queries, as the uploading user (row-level security decides): the library's own
+(the site an upload is for, its counts per type), recording an upload, and queueing a stored
+object whose row could not be written (as the service role, for the deletion worker)."""
 
 from uuid import UUID
 
 import msgspec
 
 from services.media.models.uploads import MediaRow
-from shared.data.query import Insert, Rpc, Select, eq
+from services.media.repo.library import LibraryRepository
+from shared.data.query import Insert, Rpc
 from shared.data.repository import Repository
-
-
-class Usage(msgspec.Struct, frozen=True):
-    """How many files of a type the user has, and the quota (None = unlimited)."""
-
-    file_type: str
-    used: int
-    quota: int | None
 
 
 class NewMedia(msgspec.Struct, frozen=True):
@@ -33,14 +26,8 @@ class NewMedia(msgspec.Struct, frozen=True):
     project_id: UUID | None
 
 
-class UploadsRepository(Repository):
-    async def sees_site(self, site_id: UUID) -> bool:
-        """Whether the caller owns the site (they see only their own)."""
-        rows = await self.rows(Select("app_projects", ("id",), (eq("id", site_id),)))
-        return bool(rows)
-
-    async def usage(self) -> list[Usage]:
-        return [msgspec.convert(row, Usage) for row in await self.rows(Rpc("media_usage"))]
+class UploadsRepository(LibraryRepository):
+    """The library's queries (`site_exists`, `usage`) and recording an upload."""
 
     async def record(self, media: NewMedia) -> MediaRow:
         """The library row (and the site's image, with a project) in one transaction; raises
