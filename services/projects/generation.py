@@ -238,8 +238,7 @@ class Generations:
             events.put_nowait(event)
 
         if started.outcome == "started":
-            if owner.user_id is not None:
-                await self._cache.invalidate(USER_SESSION.key(owner.user_id))
+            await self._balance_changed(owner)
             work = self._run(owner, site_id, started, produce, emit)
         else:
             work = self._await_existing(owner, site_id, kind, started.generation_id, emit)
@@ -284,15 +283,14 @@ class Generations:
         if ended.outcome == "site_deleted":
             # Its site was deleted while the engine worked: finishing failed and refunded it.
             log.warning("generation's site deleted before its result came; refunded")
-            if owner.user_id is not None:
-                await self._cache.invalidate(USER_SESSION.key(owner.user_id))
+            await self._balance_changed(owner)
             raise SiteNotFound()
-        if ended.outcome != "done":
+        if ended.outcome == "done":
+            await self._cache.invalidate(_list_key(owner), PROJECT_FILES.key(site_id))
+            log.info("generation done", from_engine=produced.from_engine)
+        else:
             # Swept (past its deadline) before the engine answered.
             log.warning("generation ended before its result came", outcome=ended.outcome)
-            return await self._outcome(owner, site_id, generation_id, emit)
-        await self._cache.invalidate(_list_key(owner), PROJECT_FILES.key(site_id))
-        log.info("generation done", from_engine=produced.from_engine)
         return await self._outcome(owner, site_id, generation_id, emit)
 
     async def _fail(
@@ -304,6 +302,10 @@ class Generations:
             # The sweeper refunds it after its deadline.
             logger.exception("generation could not be failed", generation=str(generation_id))
             return
+        await self._balance_changed(owner)
+
+    async def _balance_changed(self, owner: Owner) -> None:
+        # The cached user (diamonds) is stale: the next reader loads it afresh.
         if owner.user_id is not None:
             await self._cache.invalidate(USER_SESSION.key(owner.user_id))
 
