@@ -13,6 +13,8 @@ else the local directory.
 import asyncio
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -128,47 +130,34 @@ class SupabaseStorage:
 
     async def put(self, path: str, data: bytes, content_type: str, token: str | None) -> None:
         options: FileOptions = {"content-type": content_type, "upsert": "false"}
-        try:
+        with _translated(path):
             await self._files(token).upload(check_path(path), data, options)
-        except StorageApiError as error:
-            raise _problem(error, path) from error
-        except (httpx.HTTPError, StorageException) as error:
-            raise _unavailable(error, path) from error
 
     async def get(self, path: str, token: str | None) -> bytes:
-        try:
-            return await self._files(token).download(check_path(path))
-        except StorageApiError as error:
-            if str(error.status) in ("404", "400") and error.code in ("not_found", "NoSuchKey"):
-                raise StoredObjectMissing(f"No stored file at {path!r}.") from error
-            raise _problem(error, path) from error
-        except (httpx.HTTPError, StorageException) as error:
-            raise _unavailable(error, path) from error
+        with _translated(path):
+            try:
+                return await self._files(token).download(check_path(path))
+            except StorageApiError as error:
+                if str(error.status) in ("404", "400") and error.code in ("not_found", "NoSuchKey"):
+                    raise StoredObjectMissing(f"No stored file at {path!r}.") from error
+                raise
 
     async def delete(self, paths: list[str], token: str | None) -> None:
         files = self._files(token)
         for start in range(0, len(paths), REMOVE_BATCH):
             batch = [check_path(path) for path in paths[start : start + REMOVE_BATCH]]
-            try:
+            with _translated(batch[0]):
                 await files.remove(batch)
-            except StorageApiError as error:
-                raise _problem(error, batch[0]) from error
-            except (httpx.HTTPError, StorageException) as error:
-                raise _unavailable(error, batch[0]) from error
 
     async def exists(self, path: str) -> bool:
-        try:
+        with _translated(path):
             return await self._files(None).exists(check_path(path))
-        except StorageApiError as error:
-            raise _problem(error, path) from error
-        except (httpx.HTTPError, StorageException) as error:
-            raise _unavailable(error, path) from error
 
     async def list_paths(self, prefix: str) -> list[str]:
         files = self._files(None)
         found: list[str] = []
         folders = [_folder(prefix)]
-        try:
+        with _translated(prefix):
             while folders:
                 folder = folders.pop()
                 offset = 0
@@ -181,11 +170,19 @@ class SupabaseStorage:
                     if len(entries) < LIST_PAGE:
                         break
                     offset += LIST_PAGE
-        except StorageApiError as error:
-            raise _problem(error, prefix) from error
-        except (httpx.HTTPError, StorageException) as error:
-            raise _unavailable(error, prefix) from error
         return sorted(found)
+
+
+@contextmanager
+def _translated(path: str) -> Iterator[None]:
+    """Storage's errors as our problems: a refusal is `StorageRefused`, anything else (an API
+    error, a transport failure) `StorageUnavailable`."""
+    try:
+        yield
+    except StorageApiError as error:
+        raise _problem(error, path) from error
+    except (httpx.HTTPError, StorageException) as error:
+        raise _unavailable(error, path) from error
 
 
 def _problem(error: StorageApiError, path: str) -> Exception:
