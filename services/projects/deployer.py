@@ -342,10 +342,8 @@ class Deployments:
             row.id,
             status,
             vercel_state=None,
-            error_code=f"vercel_{status}" if status in ("error", "cancelled") else None,
-            error_message=f"Vercel reported the deployment {status}."
-            if status in ("error", "cancelled")
-            else None,
+            error_code=f"vercel_{status}",
+            error_message=f"Vercel reported the deployment {status}.",
         )
         log.info("vercel event", deployment_id=str(row.id), outcome=changed)
         return WebhookReceived(status=changed)
@@ -459,9 +457,11 @@ class Deployments:
         status: str,
         *,
         vercel_state: str | None,
-        error_code: str | None,
-        error_message: str | None,
+        error_code: str,
+        error_message: str,
     ) -> str | None:
+        """Move the deployment to `status`; `error_code` and `error_message` are kept only for
+        error and cancelled."""
         changed = await self._ledger.change_status(
             deployment_id,
             status,
