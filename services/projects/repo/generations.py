@@ -152,8 +152,3 @@ class GenerationLedger(Repository):
         """Fail and refund up to `batch` generations pending past their deadline."""
         rows = await self.rows(Rpc("sweep_generations", {"p_batch": batch}))
         return [row_as(Swept, row) for row in rows]
-
-    async def get(self, generation_id: UUID) -> Generation | None:
-        return await self.one_or_none(
-            Select("generations", GENERATION_COLUMNS, (eq("id", generation_id),)), Generation
-        )
