@@ -26,16 +26,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import httpx
-import msgspec
 import structlog
 from litestar import Litestar
 
 from services.media.library import Library
+from services.media.repo.deletions import DeletionsRepository, QueuedDeletion
 from services.media.storage import Storage, open_storage
 from shared.config import Settings
 from shared.data.plane import DataPlane, open_data_plane
-from shared.data.query import Delete, Rpc, Select, Update, asc, gt, in_
-from shared.data.rows import row_as
+from shared.data.query import Delete, Select, asc, gt, in_
 from shared.errors import Problem
 from shared.identity import Caller, service_caller
 
@@ -51,20 +50,12 @@ still be recording its row."""
 logger = structlog.stdlib.get_logger(__name__)
 
 
-class QueuedDeletion(msgspec.Struct, frozen=True):
-    id: str
-    kind: str
-    file_path: str
-    attempts: int
-
-
 class DeletionWorker:
     """Removes queued objects from storage; one per process, sharing only the database."""
 
     def __init__(self, settings: Settings, data: DataPlane, storage: Storage) -> None:
-        self._data = data
+        self._deletions = DeletionsRepository(data, service_caller(settings))
         self._storage = storage
-        self._service = service_caller(settings)
         self._poll_s = settings.media_deletion_poll_s
         self._retry_s = settings.media_deletion_retry_s
         self._wake = asyncio.Event()
@@ -77,11 +68,7 @@ class DeletionWorker:
         """Lease up to `limit` due deletions and remove their objects; how many were removed.
         Raises `StorageUnavailable` (the batch then waits out its backoff) or the data plane's
         problems."""
-        leased = await self._data.run(
-            self._service,
-            Rpc("lease_storage_deletions", {"p_limit": limit, "p_lease_seconds": LEASE_S}),
-        )
-        batch = [row_as(QueuedDeletion, row) for row in leased.rows]
+        batch = await self._deletions.lease(limit, LEASE_S)
         if not batch:
             return 0
         ids = [row.id for row in batch]
@@ -90,9 +77,7 @@ class DeletionWorker:
         except Exception:
             await self._postpone(batch)
             raise
-        await self._data.run(
-            self._service, Delete("storage_deletions", (in_("id", ids),), returning=False)
-        )
+        await self._deletions.remove(ids)
         return len(batch)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -134,14 +119,8 @@ class DeletionWorker:
             retry_in_s=delay,
         )
         with suppress(Problem):
-            await self._data.run(
-                self._service,
-                Update(
-                    "storage_deletions",
-                    {"leased_until": (datetime.now(UTC) + timedelta(seconds=delay)).isoformat()},
-                    (in_("id", [row.id for row in batch]),),
-                    returning=False,
-                ),
+            await self._deletions.postpone(
+                [row.id for row in batch], datetime.now(UTC) + timedelta(seconds=delay)
             )
 
 

@@ -37,7 +37,8 @@ from services.media.models.uploads import (
     QuotaExceeded,
     UnsupportedFileType,
 )
-from services.media.repo.uploads import NewMedia, OrphansRepository, UploadsRepository
+from services.media.repo.deletions import DeletionsRepository
+from services.media.repo.uploads import NewMedia, UploadsRepository
 from services.media.sniff import NotAllowed, Sniffed, sniff
 from services.media.storage import Storage
 from shared.access import SignedInUser
@@ -129,9 +130,7 @@ class Uploads:
         except Exception:
             logger.warning("upload_object_not_deleted", path=path)
             try:
-                await OrphansRepository(self._data, service_caller(self._settings)).queue_deletion(
-                    path
-                )
+                await DeletionsRepository(self._data, service_caller(self._settings)).queue(path)
             except Exception:
                 logger.exception("upload_object_orphaned", path=path)
 

@@ -1,6 +1,6 @@
 """Uploads' queries, as the uploading user (row-level security decides): the library's own
-(the site an upload is for, its counts per type), recording an upload, and queueing a stored
-object whose row could not be written (as the service role, for the deletion worker)."""
+(the site an upload is for, its counts per type) and recording an upload. An object whose row
+could not be written is queued through `repo.deletions`."""
 
 from uuid import UUID
 
@@ -8,8 +8,7 @@ import msgspec
 
 from services.media.models.uploads import MediaRow
 from services.media.repo.library import LibraryRepository
-from shared.data.query import Insert, Rpc
-from shared.data.repository import Repository
+from shared.data.query import Rpc
 
 
 class NewMedia(msgspec.Struct, frozen=True):
@@ -34,16 +33,3 @@ class UploadsRepository(LibraryRepository):
         RuleRefused 'quota_exceeded' or 'project_not_found'."""
         args = {f"p_{name}": value for name, value in msgspec.structs.asdict(media).items()}
         return await self.one(Rpc("record_media_upload", args), MediaRow)
-
-
-class OrphansRepository(Repository):
-    """As the service role: the deletion outbox, for an object no row points at."""
-
-    async def queue_deletion(self, file_path: str) -> None:
-        await self.run(
-            Insert(
-                "storage_deletions",
-                ({"kind": "media", "file_path": file_path},),
-                returning=False,
-            )
-        )
