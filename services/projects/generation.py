@@ -141,6 +141,8 @@ class Generations:
         self._data = data
         self._cache = cache
         self._engine = engine
+        # As the service role: ending and sweeping generations is the service's, never a client's.
+        self._ledger = GenerationLedger(data, service_caller(settings))
         self._deadline_s = math.ceil(settings.v0_deadline_s + DEADLINE_MARGIN_S)
         self.sweep_every_s = sweep_every_s
         self._running: set[asyncio.Task[GenerationResult]] = set()
@@ -258,7 +260,7 @@ class Generations:
     ) -> GenerationResult:
         generation_id = started.generation_id
         assert generation_id is not None
-        ledger = GenerationLedger(self._data, service_caller(self._settings))
+        ledger = self._ledger
         log = logger.bind(generation=str(generation_id), site=str(site_id))
         try:
             produced = await produce(started, emit)
@@ -325,7 +327,7 @@ class Generations:
                 return _outcome_of(generation, emit)
             if datetime.now(UTC) >= generation.deadline_at:
                 # Its process is gone; end it now rather than wait for the sweeper.
-                ledger = GenerationLedger(self._data, service_caller(self._settings))
+                ledger = self._ledger
                 await self._fail(
                     owner,
                     ledger,
@@ -381,7 +383,7 @@ class Generations:
     async def sweep(self) -> int:
         """One pass: fail and refund the generations pending past their deadline, and drop the
         cached user (its balance) of everyone refunded; how many."""
-        ledger = GenerationLedger(self._data, service_caller(self._settings))
+        ledger = self._ledger
         swept = await ledger.sweep(SWEEP_BATCH)
         for generation in swept:
             logger.warning(
