@@ -466,7 +466,7 @@ async def test_a_bad_body_is_422_naming_the_field(
     response = await client.post(f"/projects/{site}/generate", json=body, headers=bearer(alice))
 
     assert response.status_code == 422
-    assert field in response.text
+    assert [error["field"] for error in response.json()["errors"]] == [field]
     assert diamonds_of(database_url, alice) == 30
     assert v0.total_calls() == 0
 
