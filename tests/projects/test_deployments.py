@@ -466,7 +466,7 @@ async def test_a_bad_body_is_422_naming_the_field(
     )
 
     assert response.status_code == 422, response.text
-    assert field in response.text
+    assert [error["field"] for error in response.json()["errors"]] == [field]
     assert balance_of(database_url, alice) == 100
 
 
