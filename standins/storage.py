@@ -21,6 +21,8 @@ down in the middle of an upload).
 
 import json
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
@@ -149,7 +151,7 @@ class StorageStandIn:
         }
         sub = claims.get("sub")
         owner = sub if claims.get("role") == "authenticated" else None
-        async with _AsCaller(self.database_url, claims, bucket) as conn:
+        async with _as_caller(self.database_url, claims, bucket) as conn:
             statement = (
                 "insert into storage.objects (bucket_id, name, owner, owner_id, metadata)"
                 " values (%(bucket)s, %(key)s, %(owner)s::uuid, %(owner)s::text,"
@@ -214,7 +216,7 @@ class StorageStandIn:
     ) -> httpx.Response:
         if len(prefixes) > REMOVE_LIMIT:
             raise StorageError(400, "invalid", f"at most {REMOVE_LIMIT} prefixes")
-        async with _AsCaller(self.database_url, claims, bucket) as conn:
+        async with _as_caller(self.database_url, claims, bucket) as conn:
             try:
                 rows = await (
                     await conn.execute(
@@ -246,7 +248,7 @@ class StorageStandIn:
         prefix = str(options.get("prefix") or "").strip("/")
         limit = int(options.get("limit") or 100)
         offset = int(options.get("offset") or 0)
-        async with _AsCaller(self.database_url, claims, bucket) as conn:
+        async with _as_caller(self.database_url, claims, bucket) as conn:
             rows = await (
                 await conn.execute(
                     "select id, name, metadata, created_at, updated_at from storage.objects"
@@ -275,7 +277,7 @@ class StorageStandIn:
     # --- helpers ----------------------------------------------------------------------------
 
     async def _object(self, bucket: str, key: str, claims: dict[str, Any]) -> dict[str, Any]:
-        async with _AsCaller(self.database_url, claims, bucket) as conn:
+        async with _as_caller(self.database_url, claims, bucket) as conn:
             row = await (
                 await conn.execute(
                     "select id, name, metadata, created_at from storage.objects"
@@ -295,41 +297,26 @@ class StorageStandIn:
         return file
 
 
-class _AsCaller:
+@asynccontextmanager
+async def _as_caller(
+    database_url: str, claims: dict[str, Any], bucket: str
+) -> AsyncIterator[psycopg.AsyncConnection[dict[str, Any]]]:
     """A connection in a transaction as the caller, the way Storage runs a request: the bucket is
     looked up with Storage's own rights, then `set local role` and the JWT's claims as
-    `request.jwt.claims`, so the policies on `storage.objects` decide."""
-
-    def __init__(self, database_url: str, claims: dict[str, Any], bucket: str) -> None:
-        self.database_url = database_url
-        self.claims = claims
-        self.bucket = bucket
-        self.conn: psycopg.AsyncConnection[dict[str, Any]] | None = None
-
-    async def __aenter__(self) -> psycopg.AsyncConnection[dict[str, Any]]:
-        conn = await psycopg.AsyncConnection.connect(self.database_url, row_factory=dict_row)
-        self.conn = conn
-        await conn.execute("begin")
+    `request.jwt.claims`, so the policies on `storage.objects` decide. Committed when the block
+    ends normally, rolled back when it raises; closed either way."""
+    conn = await psycopg.AsyncConnection.connect(database_url, row_factory=dict_row)
+    async with conn:
         found = await (
-            await conn.execute("select id from storage.buckets where id = %s", (self.bucket,))
+            await conn.execute("select id from storage.buckets where id = %s", (bucket,))
         ).fetchone()
         if found is None:
             raise StorageError(404, "Bucket not found", "Bucket not found", "NoSuchBucket")
         await conn.execute(
-            "select set_config('request.jwt.claims', %s, true)", (json.dumps(self.claims),)
+            "select set_config('request.jwt.claims', %s, true)", (json.dumps(claims),)
         )
-        await conn.execute(
-            sql.SQL("set local role {}").format(sql.Identifier(str(self.claims["role"])))
-        )
-        return conn
-
-    async def __aexit__(self, kind: object, error: object, traceback: object) -> None:
-        if self.conn is None:
-            return
-        try:
-            await self.conn.execute("commit" if error is None else "rollback")
-        finally:
-            await self.conn.close()
+        await conn.execute(sql.SQL("set local role {}").format(sql.Identifier(str(claims["role"]))))
+        yield conn
 
 
 def _key(parts: list[str]) -> str:
