@@ -8,9 +8,6 @@ import msgspec
 
 from shared.errors import NotFound, Problem
 
-FILE_TYPES = ("image", "video", "pdf", "text")
-"""The kinds of file a user may upload (media_library.file_type)."""
-
 MEDIA_COLUMNS = (
     "id",
     "user_id",
