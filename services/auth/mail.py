@@ -24,7 +24,7 @@ import structlog
 from litestar import Litestar
 
 from shared.config import Settings
-from shared.data.plane import DataPlane, open_data_plane
+from shared.data.plane import DataPlane, job_clients
 from shared.data.query import Rpc, Update, eq
 from shared.data.rows import row_as
 from shared.errors import Problem
@@ -199,12 +199,8 @@ class MailSender:
 
 async def drain_outbox(settings: Settings) -> int:
     """One sending pass with its own clients, for a CLI or a scheduled job; how many were sent."""
-    async with httpx.AsyncClient(timeout=settings.http_timeout_s) as http:
-        plane = await open_data_plane(settings, http)
-        try:
-            return await MailSender(settings, plane, http).drain_once()
-        finally:
-            await plane.close()
+    async with job_clients(settings) as (plane, http):
+        return await MailSender(settings, plane, http).drain_once()
 
 
 @asynccontextmanager

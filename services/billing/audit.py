@@ -2,11 +2,9 @@
 their ledger rows, and each row's `balance_after` the running sum in the order the rows were
 written. `ledger_discrepancies()` decides it in SQL, as the service role, on either data plane."""
 
-import httpx
-
 from services.billing.repo.wallet import Discrepancy, LedgerAuditRepository
 from shared.config import Settings
-from shared.data.plane import open_data_plane
+from shared.data.plane import job_clients
 from shared.identity import service_caller
 
 
@@ -15,12 +13,8 @@ async def ledger_discrepancies(settings: Settings) -> list[Discrepancy]:
     database `settings` configure; raises `ValueError` without the service role's key on the
     postgrest plane, a `Problem` when the database cannot answer."""
     caller = service_caller(settings)
-    async with httpx.AsyncClient(timeout=settings.http_timeout_s) as http:
-        plane = await open_data_plane(settings, http)
-        try:
-            return await LedgerAuditRepository(plane, caller).discrepancies()
-        finally:
-            await plane.close()
+    async with job_clients(settings) as (plane, _):
+        return await LedgerAuditRepository(plane, caller).discrepancies()
 
 
 def described(discrepancy: Discrepancy) -> str:

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-import httpx
 import structlog
 from litestar import Litestar
 
@@ -33,7 +32,7 @@ from services.media.library import Library
 from services.media.repo.deletions import DeletionsRepository, QueuedDeletion
 from services.media.storage import Storage, open_storage
 from shared.config import Settings
-from shared.data.plane import DataPlane, open_data_plane
+from shared.data.plane import DataPlane, job_clients
 from shared.data.query import Delete, Select, asc, gt, in_
 from shared.errors import Problem
 from shared.identity import Caller, service_caller
@@ -198,12 +197,8 @@ class ReapReport:
 async def reap(settings: Settings, *, fix: bool = False) -> ReapReport:
     """Compare storage with media's rows as the service role, with clients of its own; with
     `fix`, delete the orphan objects and remove the rows whose object is gone."""
-    async with httpx.AsyncClient(timeout=settings.http_timeout_s) as http:
-        plane = await open_data_plane(settings, http)
-        try:
-            return await reap_with(settings, plane, open_storage(settings, http), fix=fix)
-        finally:
-            await plane.close()
+    async with job_clients(settings) as (plane, http):
+        return await reap_with(settings, plane, open_storage(settings, http), fix=fix)
 
 
 async def reap_with(

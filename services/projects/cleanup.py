@@ -16,11 +16,10 @@ user's delete takes them, with everything hanging off them. A dry run counts wha
 
 from typing import Literal
 
-import httpx
 import msgspec
 
 from shared.config import Settings
-from shared.data.plane import open_data_plane
+from shared.data.plane import job_clients
 from shared.data.query import Rpc
 from shared.data.repository import Repository
 from shared.identity import service_caller
@@ -79,17 +78,11 @@ async def clean_up(
     in `KINDS` order. Raises `ValueError` without the service role's key on the postgrest plane,
     a `Problem` when the database cannot answer."""
     caller = service_caller(settings)
-    async with httpx.AsyncClient(timeout=settings.http_timeout_s) as http:
-        plane = await open_data_plane(settings, http)
-        try:
-            repository = CleanupRepository(plane, caller)
-            if dry_run:
-                return await repository.due()
-            return [
-                Cleaned(kind, await _delete_all(repository, kind, batch_size)) for kind in KINDS
-            ]
-        finally:
-            await plane.close()
+    async with job_clients(settings) as (plane, _):
+        repository = CleanupRepository(plane, caller)
+        if dry_run:
+            return await repository.due()
+        return [Cleaned(kind, await _delete_all(repository, kind, batch_size)) for kind in KINDS]
 
 
 async def _delete_all(repository: CleanupRepository, kind: CleanupKind, batch_size: int) -> int:

@@ -4,6 +4,8 @@ Both run the same `Query` as the same caller under the same row-level security a
 rows and the same errors, so the choice is configuration (`DATA_PLANE`), not code.
 """
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Protocol, runtime_checkable
 
 import httpx
@@ -38,3 +40,15 @@ async def open_data_plane(settings: Settings, http: httpx.AsyncClient) -> DataPl
     from shared.data.postgres import PostgresPlane
 
     return await PostgresPlane.open(settings)
+
+
+@asynccontextmanager
+async def job_clients(settings: Settings) -> AsyncIterator[tuple[DataPlane, httpx.AsyncClient]]:
+    """A one-off job's own data plane and HTTP client (a CLI command, a scheduled run: no app
+    lifespan to share them), closed when the job ends."""
+    async with httpx.AsyncClient(timeout=settings.http_timeout_s) as http:
+        plane = await open_data_plane(settings, http)
+        try:
+            yield plane, http
+        finally:
+            await plane.close()
