@@ -6,10 +6,8 @@ under a prefix of its own (`run`)."""
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any
 
-import httpx
 import msgspec
 import psycopg
 import pytest
@@ -84,16 +82,3 @@ def views_of(db: Db, run: str) -> int:
     ).fetchone()
     assert row is not None
     return int(row["n"])
-
-
-@asynccontextmanager
-async def serving_from(app: Litestar, peer: str) -> AsyncIterator[httpx.AsyncClient]:
-    """Like `tests.serving.serving`, with requests arriving from the socket address `peer`."""
-    async with (
-        app.lifespan(),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=cast(Any, app), client=(peer, 40000)),
-            base_url="http://testserver.local",
-        ) as client,
-    ):
-        yield client

@@ -13,8 +13,9 @@ import pytest
 
 from services.analytics.app import create_app
 from shared.config import Settings
-from tests.analytics.conftest import BROWSER, AnalyticsClient, Db, serving_from, stored, views_of
+from tests.analytics.conftest import BROWSER, AnalyticsClient, Db, stored, views_of
 from tests.conftest import JWT_SECRET
+from tests.serving import serving
 from tests.tenancy import anon_key
 from tests.world import a_guest, a_user, bearer
 
@@ -158,13 +159,13 @@ async def test_the_address_is_hashed_never_stored_or_logged(
         msgspec.structs.replace(analytics_settings, trusted_proxies=("10.0.0.0/8",))
     )
     browser = {"User-Agent": BROWSER}
-    async with serving_from(behind_proxy, "10.1.2.3") as proxied:
+    async with serving(behind_proxy, "10.1.2.3") as proxied:
         forwarded = await proxied.post(
             "/analytics/pageview",
             json={"path": f"{run}/forwarded"},
             headers={**browser, "X-Forwarded-For": f"198.51.100.9, {address}"},
         )
-    async with serving_from(create_app(analytics_settings), address) as direct:
+    async with serving(create_app(analytics_settings), address) as direct:
         straight = await direct.post(
             "/analytics/pageview", json={"path": f"{run}/direct"}, headers=browser
         )
@@ -174,7 +175,7 @@ async def test_the_address_is_hashed_never_stored_or_logged(
             headers={"User-Agent": BROWSER.replace("131", "130")},
         )
     # From a peer that is not a trusted proxy, X-Forwarded-For is not believed.
-    async with serving_from(create_app(analytics_settings), "192.0.2.50") as untrusted:
+    async with serving(create_app(analytics_settings), "192.0.2.50") as untrusted:
         spoofing = await untrusted.post(
             "/analytics/pageview",
             json={"path": f"{run}/spoofing"},
@@ -200,7 +201,7 @@ async def test_views_are_rate_limited_per_caller(
 ) -> None:
     limited = msgspec.structs.replace(analytics_settings, rate_limits=("page_view=3/60",))
     guest, other = a_guest(), a_guest()
-    async with serving_from(create_app(limited), "192.0.2.1") as client:
+    async with serving(create_app(limited), "192.0.2.1") as client:
         answers = [
             await client.post(
                 "/analytics/pageview",
@@ -244,7 +245,7 @@ async def test_views_are_accepted_and_stored_while_the_rate_limit_store_is_down(
     unlimited = msgspec.structs.replace(
         analytics_settings, redis_url="redis://127.0.0.1:1", rate_limit_timeout_ms=50
     )
-    async with serving_from(create_app(unlimited), "192.0.2.2") as client:
+    async with serving(create_app(unlimited), "192.0.2.2") as client:
         answers = [
             await client.post(
                 "/analytics/pageview", json={"path": f"{run}/{i}"}, headers={"User-Agent": BROWSER}
