@@ -65,7 +65,9 @@ def validation_problem_response(
     request: Request[Any, Any, Any], error: ValidationException
 ) -> Response[Any]:
     """422 `validation_failed` with one entry per invalid field, named as on the wire."""
-    reported = [_invalid_field(item) for item in error.extra or () if isinstance(item, dict)]
+    reported = [
+        _invalid_field(request, item) for item in error.extra or () if isinstance(item, dict)
+    ]
     errors = reported
     if any(entry.in_ == "body" for entry in reported) and (body := _every_body_error(request)):
         errors = [entry for entry in reported if entry.in_ != "body"] + body
@@ -114,12 +116,14 @@ def _problem(request: Request[Any, Any, Any], problem: Problem) -> Response[Any]
     )
 
 
-def _invalid_field(item: dict[str, Any]) -> FieldError:
+def _invalid_field(request: Request[Any, Any, Any], item: dict[str, Any]) -> FieldError:
     """One of Litestar's `{message, key, source}` entries."""
     message = str(item.get("message", ""))
     source = item.get("source")
     location = str(getattr(source, "value", source)) if source is not None else None
     key = item.get("key")
+    if location in ("query", "header", "cookie") and isinstance(key, str):
+        key = _wire_name(request, key, location)
     # Litestar names the body itself `data`; a missing field is named only in msgspec's message.
     field = None if location == "body" and key == "data" else key
     if missing := MISSING_FIELD.search(message):
@@ -127,6 +131,16 @@ def _invalid_field(item: dict[str, Any]) -> FieldError:
     if location == "body" and field is None and message == MISSING_BODY_MESSAGE:
         message = "A request body is required"
     return FieldError(field=field, in_=location, message=_readable(message))
+
+
+def _wire_name(request: Request[Any, Any, Any], key: str, location: str) -> str:
+    """A parameter's name as the client sends it: Litestar reports the handler's argument
+    (`file_type`), the client knows its alias (`QueryParameter(name="type")`,
+    `Parameter(query="type")`)."""
+    parameter = request.route_handler.parsed_fn_signature.parameters.get(key)
+    definition = getattr(parameter, "kwarg_definition", None)
+    alias = getattr(definition, "name", None) or getattr(definition, location, None)
+    return alias if isinstance(alias, str) else key
 
 
 def _every_body_error(request: Request[Any, Any, Any]) -> list[FieldError] | None:
