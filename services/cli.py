@@ -190,14 +190,19 @@ def cleanup_command(settings: Settings, dry_run: bool, batch_size: int) -> None:
 @click.argument("service", type=click.Choice(SERVICE_NAMES))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=int, default=8000, show_default=True, help="Port to listen on.")
-def serve_command(service: str, host: str, port: int) -> None:
-    """Run one service (settings from the environment)."""
+@click.pass_obj
+def serve_command(settings: Settings, service: str, host: str, port: int) -> None:
+    """Run one service (settings from the environment) in WEB_CONCURRENCY processes."""
     uvicorn.run(
         app_factory_path(service),
         factory=True,
         host=host,
         port=port,
-        workers=1,
+        workers=settings.web_concurrency,
+        # Named, not "auto": auto quietly follows whatever happens to be installed. uvloop also
+        # sets TCP_NODELAY on sockets accepted by several workers, which asyncio's loop does not.
+        loop="uvloop",
+        http="httptools",
         lifespan="on",
         # Our JSON logging (set up by the app) replaces uvicorn's, and our access line its own.
         log_config=None,

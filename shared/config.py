@@ -209,6 +209,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_pool_size: int = 10
     """`DB_POOL_SIZE`: connections in the direct data plane's pool."""
 
+    web_concurrency: int = 1
+    """`WEB_CONCURRENCY`: server processes `sajtmaskin serve` runs for its service (each with its
+    own pool of DB_POOL_SIZE connections)."""
+
     log_level: str = "info"
     """`LOG_LEVEL`: debug, info, warning or error."""
 
@@ -351,6 +355,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         "statement_timeout_ms": get("STATEMENT_TIMEOUT_MS"),
         "http_timeout_s": get("HTTP_TIMEOUT_S"),
         "db_pool_size": get("DB_POOL_SIZE"),
+        "web_concurrency": get("WEB_CONCURRENCY"),
         "log_level": get("LOG_LEVEL"),
         "state_dir": get("SAJTMASKIN_STATE_DIR"),
         "supabase_storage_url": get("SUPABASE_STORAGE_URL"),
