@@ -4,9 +4,10 @@
 Each app gets the same lifespan (one HTTP client, token verifier, data plane, Redis stores, cache
 and rate limiter per process), the same dependencies (`caller`, `user`, `owner`, `data_plane`,
 `settings`, `cache`, `limiter`), problem responses for every error (`shared.problems`), CORS,
-the cross-site rule and `nosniff` for browsers (`shared.cross_site`), rate limits, request ids
-and access lines (`shared.logging`), `/health`, `/ready`, `/metrics` (`shared.health`) and
-offline API docs at `/schema` (`shared.docs`).
+the cross-site rule and `nosniff` for browsers (`shared.cross_site`), rate limits, request ids,
+request metrics and access lines (`shared.logging`), calls to third parties counted
+(`shared.metrics`), `/health`, `/ready`, `/metrics` (`shared.health`) and offline API docs at
+`/schema` (`shared.docs`).
 """
 
 import gc
@@ -30,6 +31,7 @@ from shared.health import SERVICE_ROUTES
 from shared.identity import Caller, TokenVerifier, request_caller
 from shared.kv import open_stores
 from shared.logging import RequestContext, configure_logging
+from shared.metrics import MeasuredTransport, Upstreams, upstream_urls
 from shared.problems import EXCEPTION_HANDLERS, document_problems
 from shared.ratelimit import LocalLimiter, RateLimiter, RateLimitMiddleware, configured_policies
 from shared.wire import ApiRequest
@@ -85,13 +87,15 @@ async def shared_resources(app: Litestar) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     async with AsyncExitStack() as resources:
         http = httpx.AsyncClient(
-            http1=True,
-            http2=False,
+            # Every call to a third party is counted and timed by upstream (`shared.metrics`).
+            transport=MeasuredTransport(
+                httpx.AsyncHTTPTransport(http1=True, http2=False, limits=HTTP_LIMITS),
+                Upstreams(upstream_urls(settings)),
+            ),
             timeout=httpx.Timeout(
                 settings.http_timeout_s,
                 connect=min(HTTP_CONNECT_TIMEOUT_S, settings.http_timeout_s),
             ),
-            limits=HTTP_LIMITS,
         )
         resources.push_async_callback(http.aclose)
         plane = await open_data_plane(settings, http)

@@ -8,11 +8,12 @@ import msgspec
 import structlog
 from litestar import get
 from litestar.datastructures import State
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from shared.data.plane import DataPlane
 from shared.errors import ServiceUnavailable
 from shared.kv import Stores
+from shared.metrics import render
 from shared.ratelimit import RATE_LIMIT_OPT
 
 READINESS_TIMEOUT_S = 1.0
@@ -43,9 +44,9 @@ class Readiness(msgspec.Struct, frozen=True):
     media_type=CONTENT_TYPE_LATEST,
     opt={RATE_LIMIT_OPT: False},
 )
-def metrics() -> bytes:
-    """Prometheus metrics of this process."""
-    return generate_latest()
+def metrics(state: State) -> bytes:
+    """Prometheus metrics of this process, each labelled with its service (`shared.metrics`)."""
+    return render(state.service)
 
 
 @get("/health", include_in_schema=False, sync_to_thread=False, opt={RATE_LIMIT_OPT: False})

@@ -11,7 +11,7 @@ import math
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, cast, get_args
 
 import httpx
@@ -143,6 +143,17 @@ async def request_caller(request: Request[Any, Any, Any]) -> Caller:
     if isinstance(remembered, Problem):
         raise remembered
     return remembered
+
+
+def remembered_caller_kind(
+    scope_state: Mapping[str, Any],
+) -> CallerKind | Literal["refused"] | None:
+    """For the access line: the kind of caller a request was served as, `refused` when its token
+    was, None when nothing asked who called (e.g. `/health`)."""
+    remembered: Caller | Problem | None = scope_state.get(CALLER_STATE)
+    if remembered is None:
+        return None
+    return "refused" if isinstance(remembered, Problem) else remembered.kind
 
 
 class TokenVerifier:

@@ -28,6 +28,7 @@ from litestar.openapi.spec.enums import OpenAPIType
 from litestar.types import Empty, ExceptionHandlersMap
 from litestar.utils.scope.state import ScopeState
 
+from shared.data.failures import count_unreached
 from shared.errors import BadRequest, Forbidden, NotFound, Problem, Unauthorized, ValidationFailed
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -58,6 +59,7 @@ class FieldError(msgspec.Struct, frozen=True):
 def problem_response(request: Request[Any, Any, Any], problem: Problem) -> Response[Any]:
     if problem.status >= 500:
         logger.warning("service problem", code=problem.code, status=problem.status)
+        count_unreached(problem)
     return _problem(request, problem)
 
 

@@ -23,7 +23,7 @@ only retry them); a database that is away answers 503, so Stripe retries.
 
 import hashlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -48,6 +48,7 @@ from shared.cache import USER_SESSION, Cache
 from shared.config import Settings
 from shared.data.plane import DataPlane
 from shared.identity import service_caller
+from shared.metrics import upstream_call
 
 if TYPE_CHECKING:
     from services.billing.domains import DomainOrders
@@ -117,6 +118,19 @@ class StripeEvent(msgspec.Struct, frozen=True):
         return session if session.payment_status == "paid" else None
 
 
+class MeasuredStripeHTTP(stripe.HTTPXClient):
+    """stripe-python's httpx client, which is its own rather than the app's: each API call (each
+    retry too) counted and timed as the upstream `stripe` (`shared.metrics`)."""
+
+    async def request_async(
+        self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
+    ) -> tuple[bytes, int, Mapping[str, str]]:
+        with upstream_call("stripe") as call:
+            answer = await super().request_async(method, url, headers, post_data)
+            call.status = answer[1]
+        return answer
+
+
 class Payments:
     """Stripe for this process: one client (and its connection pool), closed on shutdown."""
 
@@ -125,7 +139,7 @@ class Payments:
         self._http: stripe.HTTPXClient | None = None
         self._stripe: stripe.StripeClient | None = None
         if settings.stripe_secret_key:
-            self._http = stripe.HTTPXClient(timeout=settings.http_timeout_s)
+            self._http = MeasuredStripeHTTP(timeout=settings.http_timeout_s)
             self._stripe = stripe.StripeClient(
                 settings.stripe_secret_key,
                 base_addresses={"api": settings.stripe_api_base.rstrip("/")},

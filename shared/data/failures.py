@@ -4,10 +4,15 @@ PostgREST reports database errors with the SQLSTATE as `code` and Postgres's own
 psycopg reports the same SQLSTATE and message. Both planes hand them to `problem_for`, so a
 unique violation is the same 409 whichever plane ran the query. Nothing of the SQL reaches the
 client: only a stable code, a plain sentence and, for constraint failures, the constraint name.
+
+Each failure is counted once, by SQLSTATE class (`sajtmaskin_database_errors_total`): here for
+every error the database (or PostgREST) reports, whoever ran the query, and in
+`count_unreached` for a database a plane could not reach at all.
 """
 
 import re
 
+import httpx
 import structlog
 
 from shared.errors import (
@@ -22,6 +27,7 @@ from shared.errors import (
     RuleRefused,
     ServiceUnavailable,
 )
+from shared.metrics import record_database_error
 
 log = structlog.get_logger(__name__)
 
@@ -49,9 +55,13 @@ UNAVAILABLE_STATES = {"08000", "08001", "08003", "08004", "08006", "57P01", "57P
 POSTGREST_UNAVAILABLE = {"PGRST000", "PGRST001", "PGRST002", "PGRST003"}
 POSTGREST_TOKEN_REJECTED = {"PGRST300", "PGRST301", "PGRST302", "PGRST303"}
 
+UNAVAILABLE = "unavailable"
+SQLSTATE = re.compile(r"[0-9A-Z]{5}")
+
 
 def problem_for(sqlstate: str | None, message: str | None) -> Problem:
     """The client-facing problem for a database (or PostgREST) error."""
+    record_database_error(failure_class(sqlstate))
     named = CONSTRAINT_IN_MESSAGE.search(message or "")
     constraint = named.group(1) if named else None
     if sqlstate == RULE_REFUSED_STATE and message and RULE.fullmatch(message):
@@ -75,3 +85,28 @@ def problem_for(sqlstate: str | None, message: str | None) -> Problem:
     # Anything else is a bug in a query or a function: log it, tell the client nothing.
     log.error("unexpected database error", sqlstate=sqlstate, message=message)
     return Problem()
+
+
+def failure_class(sqlstate: str | None) -> str:
+    """The metric's class of a failure: `unavailable` for a database that cannot be reached,
+    PostgREST's own codes as `PGRST`, else the SQLSTATE's class (its first two characters)."""
+    if sqlstate in UNAVAILABLE_STATES or sqlstate in POSTGREST_UNAVAILABLE:
+        return UNAVAILABLE
+    if sqlstate and sqlstate.startswith("PGRST"):
+        return "PGRST"
+    if sqlstate and SQLSTATE.fullmatch(sqlstate):
+        return sqlstate[:2]
+    return "unknown"
+
+
+def count_unreached(problem: Problem) -> None:
+    """Count as `unavailable` a database the plane could not reach at all (a lost connection,
+    an exhausted pool, a Data API that does not answer): the planes answer those themselves,
+    with no SQLSTATE and without `problem_for`. The problem handler calls this for every
+    problem; a 503 that `problem_for` made (its cause has a SQLSTATE) was counted there."""
+    if not isinstance(problem, DatabaseUnavailable | DatabaseTimeout):
+        return
+    cause = problem.__cause__
+    # psycopg reports a connection that failed (and the pool a wait that did) without a SQLSTATE.
+    if isinstance(cause, httpx.HTTPError) or getattr(cause, "sqlstate", "") is None:
+        record_database_error(UNAVAILABLE)
