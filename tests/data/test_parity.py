@@ -95,6 +95,31 @@ async def test_every_filter_operator(
     assert [row["name"] for row in result.rows] == expected
 
 
+async def test_reads_of_one_shape_answer_for_their_own_values(
+    data: DataPlane, owner: Caller
+) -> None:
+    """The direct plane reuses one statement per shape: values must stay per call."""
+    await add_sites(data, owner, "a", "b", "c")
+
+    def names(*filters: Any, limit: int | None = None) -> Select:
+        return Select("app_projects", ("name",), filters=filters, order=(asc("name"),), limit=limit)
+
+    answers = [
+        [row["name"] for row in (await data.run(owner, query)).rows]
+        for query in (
+            names(eq("name", "a")),
+            names(eq("name", "c")),
+            names(gte("name", "a"), limit=1),
+            names(gte("name", "a"), limit=3),
+            names(in_("name", ["a", "b"])),
+            names(in_("name", ["c"])),
+            names(is_("description", None)),
+        )
+    ]
+
+    assert answers == [["a"], ["c"], ["a"], ["a", "b", "c"], ["a", "b"], ["c"], ["a", "b", "c"]]
+
+
 async def test_values_come_back_as_the_data_api_renders_them(
     data: DataPlane, owner: Caller
 ) -> None:
