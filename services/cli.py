@@ -14,6 +14,7 @@ from litestar import Litestar
 
 from services import SERVICE_NAMES, app_factory_path
 from services.gateway import create_gateway
+from services.up import LayoutError, nginx_binary, open_layout
 from shared.config import DataPlaneName, Settings, load_settings
 from shared.errors import Problem
 from shared.local_stack import DEV_HOST, DevStack, LocalStackError, open_dev_stack
@@ -240,7 +241,10 @@ def dev_command(settings: Settings, data_plane: DataPlaneName | None, port: int)
             # Registered last, so it runs first on the way out: a second Ctrl-C cannot cut the
             # stopping of the servers short.
             running.callback(_ignore_stop_signals)
-            _report_stack(stack, port)
+            gateway_url = f"http://{DEV_HOST}:{port}"
+            _report_stack(
+                stack, port, [("gateway", f"{gateway_url}  (API docs: {gateway_url}/schema)")]
+            )
             _serve_gateway(lambda: create_gateway(stack.settings), port)
     except KeyboardInterrupt:
         click.echo("stopped")
@@ -248,11 +252,55 @@ def dev_command(settings: Settings, data_plane: DataPlaneName | None, port: int)
         raise click.ClickException(str(error)) from error
 
 
-def _report_stack(stack: DevStack, port: int) -> None:
-    """Where each part runs, then what a newcomer needs to call the API at once."""
-    lines = list(stack.endpoints.items())
+@main.command("up")
+@click.option(
+    "--data-plane",
+    type=click.Choice(get_args(DataPlaneName)),
+    help="How services reach the database; defaults to $DATA_PLANE, else postgres.",
+)
+@click.option("--port", type=int, default=8080, show_default=True, help="The gateway's port.")
+@click.pass_obj
+def up_command(settings: Settings, data_plane: DataPlaneName | None, port: int) -> None:
+    """Run the production layout on this machine: each service its own process, nginx in front.
+
+    The database, Redis and stand-ins are those of `sajtmaskin dev` (embedded or started unless
+    configured; the schema migrated). Each service runs as `sajtmaskin serve <service>` on a
+    port of its own, trusting X-Forwarded-For from 127.0.0.1; nginx serves
+    deploy/gateway/sajtmaskin.conf.template on --port. Needs nginx. Ctrl-C stops everything it
+    started.
+    """
+    _require_free_port(port)
+    # SIGTERM and a closed terminal (SIGHUP) unwind like Ctrl-C, so the processes get stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGHUP, signal.default_int_handler)
+    try:
+        # Before anything is started that would only be stopped again.
+        nginx = nginx_binary()
+        with ExitStack() as running:
+            stack = running.enter_context(
+                open_dev_stack(
+                    settings, data_plane=data_plane or settings.data_plane, gateway_port=port
+                )
+            )
+            layout = running.enter_context(
+                open_layout(stack.settings, gateway_port=port, nginx=nginx)
+            )
+            # Registered last, so it runs first on the way out: a second Ctrl-C cannot cut the
+            # stopping of the processes short.
+            running.callback(_ignore_stop_signals)
+            _report_stack(stack, port, layout.lines())
+            layout.wait()
+    except KeyboardInterrupt:
+        click.echo("stopped")
+    except (LocalStackError, MigrationError, LayoutError) as error:
+        raise click.ClickException(str(error)) from error
+
+
+def _report_stack(stack: DevStack, port: int, served: list[tuple[str, str]]) -> None:
+    """Where each part runs (the stack's, then `served`: what serves the API), then what a
+    newcomer needs to call the API at once."""
+    lines = [*stack.endpoints.items(), *served]
     gateway_url = f"http://{DEV_HOST}:{port}"
-    lines.append(("gateway", f"{gateway_url}  (API docs: {gateway_url}/schema)"))
     if stack.settings.public_base_url != gateway_url:
         lines.append(("public url", f"{stack.settings.public_base_url}  (PUBLIC_BASE_URL)"))
     lines += [("demo login", f"{login.email} / {login.password}") for login in stack.demo_logins]
