@@ -23,6 +23,7 @@ import redis
 
 from services import SERVICE_NAMES
 from shared.local_stack import free_port
+from standins.vercel import VercelStandIn
 from tests.conftest import create_database, drop_database
 from tests.fakes.redis_fixtures import REDIS_URL
 from tests.local_stack.test_dev import CONFIGURATION, REPOSITORY, SAJTMASKIN
@@ -241,6 +242,29 @@ def test_a_body_over_medias_cap_is_refused_at_the_gateway(layout: RunningLayout)
     # The gateway's answer: media would have said 401 first, or file_too_large.
     assert refused.status_code == 413
     assert refused.json()["code"] == "body_too_large"
+
+
+def test_a_webhook_signed_over_its_raw_bytes_is_verified_through_the_gateway(
+    layout: RunningLayout,
+) -> None:
+    # given a delivery from Vercel (its stand-in's secret, which `up` configures), its bytes
+    # written with spaces and non-ASCII text that any re-encoding would change
+    vercel = VercelStandIn()
+    raw = json.dumps(
+        {"id": "evt_1", "type": "project.created", "payload": {"name": "Café Ölstugan"}},
+        ensure_ascii=False,
+        indent=1,
+    ).encode()
+    url = f"{layout.gateway}/projects/vercel/webhook"
+
+    # when it is delivered through the gateway, and again with one byte changed
+    delivered = httpx.post(url, content=raw, headers=vercel.signed(raw))
+    tampered = httpx.post(url, content=raw.replace(b"evt_1", b"evt_2"), headers=vercel.signed(raw))
+
+    # then the signature held over exactly the bytes sent, and only over those
+    assert delivered.status_code == 200, delivered.text
+    assert tampered.status_code == 401
+    assert tampered.json()["code"] == "invalid_signature"
 
 
 def test_ctrl_c_stops_every_process_and_frees_every_port(layout: RunningLayout) -> None:
