@@ -4,14 +4,12 @@
 - the `postgres` plane (one pipelined transaction that takes on the caller, then the query),
 - a bare psycopg query with no RLS context: the floor both are compared with,
 
-at concurrency 1 and 32; then the projects service's real endpoints (HTTP, JWT, JSON, its
-Redis caches) on each plane: the list, one site with its saved work, and a save of 5 files
-(50 KB). Everything runs on this machine, in a database of its own.
+at concurrency 1 and 32. Everything runs on this machine, in a database of its own. The projects
+service's endpoints on each plane, served as in production, are `bench.endpoints`.
 """
 
 import asyncio
 import secrets
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -26,8 +24,6 @@ from bench.servers import (
     access_token,
     bench_database,
     postgres_server_url,
-    redis_server_url,
-    serve_service,
     user_token,
 )
 from shared.config import Settings
@@ -40,9 +36,6 @@ USERS = 100
 SITES_PER_USER = 20
 POOL_SIZE = 10  # the same as PostgREST's pool in PostgrestServer
 RUNS = {1: 1000, 32: 4000}  # concurrency → requests
-ENDPOINT_RUNS = {1: 300, 32: 1200}  # the service is ~10x slower than a query: fewer requests
-SAVED_FILES = 5
-FILE_BYTES = 10_000  # 5 files of 10 KB: a 50 KB save
 LIST = Select(
     "app_projects",
     columns=("id", "name", "category", "created_at"),
@@ -120,80 +113,10 @@ async def plane_figures(
     return figures
 
 
-def projects_env(settings: Settings, plane: str, redis_url: str) -> dict[str, str]:
-    """`sajtmaskin serve projects` configured for `plane`."""
-    return {
-        "DATA_PLANE": plane,
-        "DATABASE_URL": settings.database_url or "",
-        "SUPABASE_REST_URL": settings.supabase_rest_url or "",
-        "SUPABASE_ANON_KEY": settings.supabase_anon_key or "",
-        # Its workers (the generation sweeper, deployments) run as the service role.
-        "SUPABASE_SERVICE_ROLE_KEY": settings.supabase_service_role_key or "",
-        "JWT_SECRET": settings.jwt_secret or "",
-        "REDIS_URL": redis_url,
-        "REDIS_KEY_PREFIX": f"bench-{uuid.uuid4()}:",
-        "LOG_LEVEL": "warning",
-        # Thousands of requests from one caller: measure the data path, not the read limit.
-        "RATE_LIMIT_ENABLED": "false",
-    }
-
-
-def save_body(run: int) -> dict[str, object]:
-    """A save of SAVED_FILES files of FILE_BYTES each, different every run."""
-    files = [
-        {"name": f"app/section-{n}.tsx", "content": f"// run {run}\n".ljust(FILE_BYTES, "x")}
-        for n in range(SAVED_FILES)
-    ]
-    return {"demoUrl": f"https://demo-{run}.vusercontent.net", "files": files, "meta": {"run": run}}
-
-
-async def endpoint_figures(url: str, plane: str, token: str, site_ids: list[str]) -> list[Figures]:
-    # Idle connections are dropped well before uvicorn's 5 s keep-alive closes them: reusing one
-    # the server is closing at that moment fails the request (ReadError) instead of timing it.
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=2.0)
-    headers = {"Authorization": f"Bearer {token}"}
-    figures = []
-    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=10) as http:
-        runs = iter(range(10**9))
-
-        async def list_projects() -> None:
-            response = await http.get("/projects")
-            response.raise_for_status()
-
-        async def get_site() -> None:
-            response = await http.get(f"/projects/{site_ids[0]}")
-            response.raise_for_status()
-
-        async def save_site() -> None:
-            # Spread over the user's sites: a save locks its site's row until it commits.
-            run = next(runs)
-            site = site_ids[run % len(site_ids)]
-            response = await http.put(f"/projects/{site}/data", json=save_body(run))
-            response.raise_for_status()
-
-        await save_site()  # the site read below has saved work to return
-        for name, operation in (
-            ("GET /projects", list_projects),
-            ("GET /projects/{id}", get_site),
-            ("PUT /projects/{id}/data", save_site),
-        ):
-            for concurrency, requests in ENDPOINT_RUNS.items():
-                figures.append(
-                    await measure(
-                        f"{name}, {plane} plane",
-                        operation,
-                        concurrency=concurrency,
-                        requests=requests,
-                    )
-                )
-    return figures
-
-
 def main() -> None:
     server_url = postgres_server_url()
     secret = secrets.token_urlsafe(32)
     with (
-        redis_server_url() as redis_url,
         sites_database(server_url) as database_url,
         PostgrestServer(
             make_conninfo(database_url, user="authenticator"), jwt_secret=secret
@@ -203,21 +126,11 @@ def main() -> None:
             row = conn.execute("select id from public.users limit 1").fetchone()
             assert row is not None
             user_id = str(row[0])
-            site_ids = [
-                str(site)
-                for (site,) in conn.execute(
-                    "select id from public.app_projects where user_id = %s"
-                    " order by created_at desc",
-                    (user_id,),
-                )
-            ]
         token = user_token(secret, user_id)
-        anon_key = access_token(secret, {"role": "anon"})
         settings = Settings(
             database_url=make_conninfo(database_url, user="authenticator"),
             supabase_rest_url=postgrest.url,
-            supabase_anon_key=anon_key,
-            supabase_service_role_key=access_token(secret, {"role": "service_role"}),
+            supabase_anon_key=access_token(secret, {"role": "anon"}),
             jwt_secret=secret,
             db_pool_size=POOL_SIZE,
         )
@@ -227,14 +140,8 @@ def main() -> None:
             token=token,
         )
         figures = asyncio.run(plane_figures(settings, caller, database_url, user_id))
-        for plane in ("postgrest", "postgres"):
-            with serve_service("projects", projects_env(settings, plane, redis_url)) as served:
-                figures += asyncio.run(endpoint_figures(served.url, plane, token, site_ids))
     baseline = {row.concurrency: row for row in figures if "floor" in row.name}
-    print(
-        f"Listing a user's 10 newest of {SITES_PER_USER} app projects ({USERS} users),"
-        f" then the projects service reading and saving sites:\n"
-    )
+    print(f"Listing a user's 10 newest of {SITES_PER_USER} app projects ({USERS} users):\n")
     print(table(figures, baseline))
 
 

@@ -81,11 +81,17 @@ class Served:
 
 
 @contextmanager
-def serve_service(service: str, env: Mapping[str, str]) -> Iterator[Served]:
+def serve_service(
+    service: str, env: Mapping[str, str], *, cpus: str | None = None
+) -> Iterator[Served]:
     """`sajtmaskin serve <service>` on a free port, configured by `env` alone (and PATH), once
-    it answers /ready; stopped afterwards."""
+    it answers /ready; stopped afterwards. With `cpus` (taskset's list, e.g. "0") it runs, and
+    so do its workers, on those CPUs only."""
     port = free_port()
     command = [str(Path(sys.executable).parent / "sajtmaskin"), "serve", service, "--port"]
+    if cpus is not None:
+        # taskset execs the command: the pid stays the server's own.
+        command = ["taskset", "--cpu-list", cpus, *command]
     process = subprocess.Popen(  # noqa: S603
         [*command, str(port)],
         env={"PATH": os.environ.get("PATH", ""), **env},

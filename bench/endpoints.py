@@ -1,0 +1,587 @@
+"""Endpoints as production serves them: the projects service's list of sites, one site and a
+save, measured from outside the process by wrk, against the query the list runs as its floor.
+
+- Data: USERS signed-in users (a live session each, as auth leaves it at sign-in) of
+  SITES_PER_USER sites each, every site saved once through `save_project_data` (a chat, a demo
+  URL, SEEDED_FILES files).
+- Server: `sajtmaskin serve projects` exactly as deployed (uvicorn on uvloop and httptools, one
+  process), pinned to core SERVER_CPUS, rate limiting on against Redis with the `reads` and
+  `default` policies raised so far that every request is decided and none refused, LOG_LEVEL
+  info; once on the postgres plane and once on the postgrest plane (PostgREST 12). Postgres,
+  PostgREST and Redis run unpinned, as system services.
+- Load: wrk, one thread pinned to core LOAD_CPUS, WARM_UP_S of warm-up then RUN_S timed per row,
+  with one user's token; saves go round all users' sites, as USERS users saving at once would.
+- Server CPU per request: the server process's user and system time (its workers' too) over the
+  timed run, divided by the requests wrk completed.
+- Floor: the query the list runs on a cache miss (`ProjectRepository.page`, the repository's own,
+  as the same user through each plane) in a tight loop in this process, pinned to the server's
+  core and on the server's event loop (uvloop); a bare psycopg query with no RLS for reference.
+- Workers: GET /projects once more with WEB_CONCURRENCY=2, unpinned (two workers need both
+  cores, which wrk and the databases share).
+
+Then the ratios issue 14 sets as targets, each with ✓ or ✗.
+"""
+
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import jwt
+import msgspec
+import psycopg
+import uvloop
+from prometheus_client.parser import text_string_to_metric_families
+from psycopg.conninfo import make_conninfo
+from psycopg_pool import AsyncConnectionPool
+
+from bench.measure import Figures, measure
+from bench.servers import (
+    Served,
+    access_token,
+    bench_database,
+    postgres_server_url,
+    redis_server_url,
+    serve_service,
+)
+from services.projects.models.sites import MAX_PAGE
+from services.projects.repo.sites import ProjectRepository
+from shared.app import HTTP_LIMITS
+from shared.config import Settings
+from shared.data.plane import open_data_plane
+from shared.identity import Caller
+from shared.local_stack import PostgrestServer
+
+USERS = 100
+SITES_PER_USER = 20
+SEEDED_FILES = 3
+SEEDED_FILE_BYTES = 2_000
+SAVED_FILES = 5
+SAVED_FILE_BYTES = 10_000  # a save of 5 files of 10 KB: 50 KB
+
+SERVER_CPUS = "0"
+LOAD_CPUS = "1"
+WARM_UP_S = 1
+RUN_S = 5
+WRK_TIMEOUT_S = 10  # far above any latency here: a slow request shows in p99, not as an error
+LOG_LEVEL = "info"  # production's default
+# Every request is decided by the limiter and none refused. An interval (window / limit) of a
+# second keeps clear of the GCRA script's floor (intervals under ~0.25 ms break it).
+ROOMY_READS = "100000000"
+ROOMY_LIMITS = f"reads={ROOMY_READS}/{ROOMY_READS},default={ROOMY_READS}/{ROOMY_READS}"
+FALLBACKS_METRIC = "sajtmaskin_rate_limit_fallbacks"
+FLOOR_RUNS = {1: 1500, 32: 4000}  # concurrency → queries
+
+TARGETS = "targets of issue 14"
+LIST = "GET /projects"
+LATER_PAGE = "GET /projects?before=… (a later page)"
+SITE = "GET /projects/{id}"
+SAVE = "PUT /projects/{id}/data (a 50 KB save)"
+TWO_WORKERS = "GET /projects, WEB_CONCURRENCY=2, unpinned"
+FLOOR = "floor: the list's query, as the user"
+
+# wrk's done() hook: the run's figures as one JSON line after its own report.
+DONE_LUA = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests":%d,"duration_us":%d,"errors":%d,"p50_us":%d,"p99_us":%d}\\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.status + e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+# A save per request, each a different site of a different user than the one before, its body
+# different every time (the run number), SAVED_FILES files of SAVED_FILE_BYTES.
+SAVE_LUA = """
+wrk.method = "PUT"
+wrk.headers["Content-Type"] = "application/json"
+local targets = {%(targets)s}
+local filler = string.rep("x", %(file_bytes)d)
+local run = 0
+request = function()
+  run = run + 1
+  local target = targets[run %% #targets + 1]
+  wrk.headers["Authorization"] = "Bearer " .. target[1]
+  local files = {}
+  for n = 1, %(files)d do
+    files[n] = string.format('{"name":"app/section-%%d.tsx","content":"// run %%d %%s"}',
+      n, run, filler)
+  end
+  local body = string.format(
+    '{"demoUrl":"https://demo-%%d.vusercontent.net","files":[%%s],"meta":{"run":%%d}}',
+    run, table.concat(files, ","), run)
+  return wrk.format(nil, "/projects/" .. target[2] .. "/data", nil, body)
+end
+"""
+
+
+class WrkRun(msgspec.Struct, frozen=True):
+    """What DONE_LUA prints."""
+
+    requests: int
+    duration_us: int
+    errors: int
+    p50_us: int
+    p99_us: int
+
+
+class Row(msgspec.Struct, frozen=True):
+    """One line of the table."""
+
+    name: str
+    plane: str
+    concurrency: int
+    per_second: float
+    p50_ms: float
+    p99_ms: float
+    cpu_ms: float | None = None  # the server's CPU per request; None for in-process rows
+    fallbacks: int | None = None  # limiter decisions made without Redis during the run
+
+
+class Load(msgspec.Struct, frozen=True):
+    """A request wrk repeats: a path with one user's token, or a Lua script of its own."""
+
+    name: str
+    path: str = "/projects"
+    script: str = ""
+
+
+class Seeded(msgspec.Struct, frozen=True):
+    """The bench's users: their ids, access tokens and sites, newest first."""
+
+    user_ids: list[str]
+    tokens: list[str]
+    sites: list[list[str]]
+
+
+def wrk_binary() -> str:
+    found = shutil.which("wrk")
+    if found is None:
+        raise SystemExit("bench.endpoints needs wrk: apt-get install wrk")
+    return found
+
+
+@contextmanager
+def sites_database(server_url: str, secret: str) -> Iterator[tuple[str, Seeded]]:
+    """A database of its own with USERS signed-in users of SITES_PER_USER saved sites each."""
+    with bench_database(server_url) as url:
+        with psycopg.connect(url) as conn:
+            users = conn.execute(
+                "insert into public.users (email, email_verified, tier)"
+                " select 'bench' || n || '@example.com', true, 'pro'"
+                " from generate_series(1, %s) as n"
+                " returning id, email",
+                (USERS,),
+            ).fetchall()
+            sessions = conn.execute(
+                "insert into public.refresh_tokens (user_id, family_id, token_hash, expires_at)"
+                " select id, gen_random_uuid(), 'bench-' || id, now() + interval '30 days'"
+                " from public.users"
+                " returning user_id, family_id"
+            ).fetchall()
+            conn.execute(
+                "insert into public.app_projects (user_id, name, category, description,"
+                " created_at)"
+                " select u.id, 'Site ' || n, 'bench', 'A site the bench made',"
+                " now() - n * interval '1 minute'"
+                " from public.users as u, generate_series(1, %s) as n",
+                (SITES_PER_USER,),
+            )
+            # As the save endpoint writes them (the function also fills project_files).
+            conn.execute(
+                "select public.save_project_data(site.id, jsonb_build_object("
+                "  'chat_id', 'chat-' || left(site.id::text, 8),"
+                "  'demo_url', 'https://demo-' || left(site.id::text, 8) || '.vusercontent.net',"
+                "  'files', (select jsonb_agg(jsonb_build_object("
+                "    'name', 'app/section-' || n || '.tsx', 'content', repeat('x', %s)))"
+                "    from generate_series(1, %s) as n)))"
+                " from public.app_projects as site",
+                (SEEDED_FILE_BYTES, SEEDED_FILES),
+            )
+            sites: dict[str, list[str]] = {}
+            for user_id, site_id in conn.execute(
+                "select user_id, id from public.app_projects order by created_at desc, id desc"
+            ):
+                sites.setdefault(str(user_id), []).append(str(site_id))
+        emails = {str(user_id): email for user_id, email in users}
+        session_of = {str(user_id): str(family_id) for user_id, family_id in sessions}
+        user_ids = list(emails)
+        tokens = [
+            access_token(
+                secret,
+                {
+                    "role": "authenticated",
+                    "aud": "authenticated",
+                    "sub": user_id,
+                    "email": emails[user_id],
+                    "session_id": session_of[user_id],
+                },
+            )
+            for user_id in user_ids
+        ]
+        yield url, Seeded(user_ids, tokens, [sites[user_id] for user_id in user_ids])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time so far of `pid` and every process descended from it."""
+    processes: dict[int, tuple[int, int]] = {}  # pid → (parent, ticks)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # it ended meanwhile
+            continue
+        # After the command name in parentheses: state, ppid, …, utime (14th), stime (15th).
+        fields = stat[stat.rindex(")") + 2 :].split()
+        processes[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    family = {pid}
+    grew = True
+    while grew:
+        children = {child for child, (parent, _) in processes.items() if parent in family}
+        grew = not children <= family
+        family |= children
+    return sum(processes[member][1] for member in family if member in processes) / os.sysconf(
+        "SC_CLK_TCK"
+    )
+
+
+def run_wrk(url: str, load: Load, concurrency: int, seconds: int, token: str) -> WrkRun:
+    """One wrk run of `load` at `concurrency` for `seconds`; refuses a run with any failure."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        script.write(load.script + DONE_LUA)
+        script.flush()
+        command = [
+            *("taskset", "--cpu-list", LOAD_CPUS, wrk_binary()),
+            *("--threads", "1", "--connections", str(concurrency)),
+            *("--duration", f"{seconds}s", "--timeout", f"{WRK_TIMEOUT_S}s", "--latency"),
+            *("--header", f"Authorization: Bearer {token}", "--script", script.name),
+            url + load.path,
+        ]
+        output = subprocess.run(  # noqa: S603
+            command, capture_output=True, text=True, check=True
+        ).stdout
+    run = msgspec.json.decode(output.strip().splitlines()[-1], type=WrkRun)
+    if run.errors or not run.requests:
+        raise RuntimeError(
+            f"{load.name} at c={concurrency}: {run.errors} of {run.requests} requests failed"
+            f" (an error status or a socket error); wrk said:\n{output}"
+        )
+    return run
+
+
+def limiter_fallbacks(url: str) -> float:
+    """How many decisions the server's limiter has made without Redis (failing open) so far."""
+    metrics = httpx.get(f"{url}/metrics").text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(metrics)
+        if family.name == FALLBACKS_METRIC
+        for sample in family.samples
+        if sample.name == f"{FALLBACKS_METRIC}_total"
+    )
+
+
+def endpoint_rows(
+    served: Served,
+    plane: str,
+    loads: list[tuple[Load, tuple[int, ...]]],
+    token: str,
+    processes: int = 1,
+) -> list[Row]:
+    """Each load at each of its concurrencies; the limiter's fallbacks are counted when one
+    process serves (each has its own /metrics)."""
+    rows = []
+    for load, concurrencies in loads:
+        for concurrency in concurrencies:
+            run_wrk(served.url, load, concurrency, WARM_UP_S, token)
+            cpu_before = cpu_seconds(served.pid)
+            fallbacks_before = limiter_fallbacks(served.url)
+            run = run_wrk(served.url, load, concurrency, RUN_S, token)
+            cpu = cpu_seconds(served.pid) - cpu_before
+            fallbacks = limiter_fallbacks(served.url) - fallbacks_before if processes == 1 else None
+            rows.append(
+                Row(
+                    load.name,
+                    plane,
+                    concurrency,
+                    per_second=run.requests / (run.duration_us / 1e6),
+                    p50_ms=run.p50_us / 1000,
+                    p99_ms=run.p99_us / 1000,
+                    cpu_ms=cpu * 1000 / run.requests,
+                    fallbacks=None if fallbacks is None else int(fallbacks),
+                )
+            )
+    return rows
+
+
+def save_load(seeded: Seeded) -> Load:
+    # Site-major: consecutive saves are different users', so none waits on another's row lock.
+    targets = [
+        (seeded.tokens[user], seeded.sites[user][site])
+        for site in range(SITES_PER_USER)
+        for user in range(USERS)
+    ]
+    script = SAVE_LUA % {
+        "targets": ",".join(f'{{"{token}","{site}"}}' for token, site in targets),
+        "file_bytes": SAVED_FILE_BYTES,
+        "files": SAVED_FILES,
+    }
+    return Load(SAVE, script=script)
+
+
+def next_page_path(url: str, token: str) -> str:
+    """The list's second page as a client reaches it: after a first page of one site. Checks
+    on the way that the limiter decides, with the roomy policy."""
+    response = httpx.get(
+        f"{url}/projects", params={"limit": 1}, headers={"Authorization": f"Bearer {token}"}
+    )
+    response.raise_for_status()
+    if response.headers.get("RateLimit-Limit") != ROOMY_READS:
+        raise RuntimeError(f"the list is not rate limited by reads={ROOMY_READS}/…")
+    return f"/projects?before={response.json()['nextCursor']}"
+
+
+def projects_env(settings: Settings, plane: str, redis_url: str, workers: int) -> dict[str, str]:
+    """`sajtmaskin serve projects` as production configures it, on `plane`."""
+    return {
+        "DATA_PLANE": plane,
+        "DATABASE_URL": settings.database_url or "",
+        "SUPABASE_REST_URL": settings.supabase_rest_url or "",
+        "SUPABASE_ANON_KEY": settings.supabase_anon_key or "",
+        # Its workers (the generation sweeper, deployments) run as the service role.
+        "SUPABASE_SERVICE_ROLE_KEY": settings.supabase_service_role_key or "",
+        "JWT_SECRET": settings.jwt_secret or "",
+        "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": f"bench-{uuid.uuid4()}:",
+        "LOG_LEVEL": LOG_LEVEL,
+        "RATE_LIMIT_ENABLED": "true",
+        "RATE_LIMITS": ROOMY_LIMITS,
+        "WEB_CONCURRENCY": str(workers),
+    }
+
+
+async def floor_rows(settings: Settings, caller: Caller, owner_url: str, user_id: str) -> list[Row]:
+    """The list's query in a tight loop: through each plane as the user, and bare."""
+    figures: list[tuple[str, Figures]] = []
+    bare = (
+        "select site.id, site.name, site.category, site.description, site.thumbnail_path,"
+        " saved.demo_url, site.created_at, site.updated_at"
+        " from public.app_projects as site"
+        " left join public.project_data as saved on saved.project_id = site.id"
+        " where site.user_id = %s order by site.created_at desc, site.id desc limit %s"
+    )
+    async with AsyncConnectionPool(
+        owner_url, min_size=settings.db_pool_size, max_size=settings.db_pool_size
+    ) as pool:
+
+        async def bare_query() -> None:
+            async with pool.connection() as conn:
+                await (await conn.execute(bare, (user_id, MAX_PAGE + 1))).fetchall()
+
+        for concurrency, queries in FLOOR_RUNS.items():
+            figures.append(
+                (
+                    "bare psycopg",
+                    await measure(
+                        "bare psycopg, no RLS (reference)",
+                        bare_query,
+                        concurrency=concurrency,
+                        requests=queries,
+                    ),
+                )
+            )
+    async with httpx.AsyncClient(timeout=settings.http_timeout_s, limits=HTTP_LIMITS) as http:
+        for plane_name in ("postgres", "postgrest"):
+            plane = await open_data_plane(
+                msgspec.structs.replace(settings, data_plane=plane_name), http
+            )
+            sites = ProjectRepository(plane, caller)
+
+            async def list_sites(sites: ProjectRepository = sites) -> None:
+                await sites.page(MAX_PAGE)
+
+            try:
+                for concurrency, queries in FLOOR_RUNS.items():
+                    figures.append(
+                        (
+                            plane_name,
+                            await measure(
+                                FLOOR,
+                                list_sites,
+                                concurrency=concurrency,
+                                requests=queries,
+                            ),
+                        )
+                    )
+            finally:
+                await plane.close()
+    return [
+        Row(f.name, plane, f.concurrency, f.per_second, f.p50_ms, f.p99_ms) for plane, f in figures
+    ]
+
+
+@contextmanager
+def pinned(cpus: str) -> Iterator[None]:
+    """This process on `cpus` only (taskset's list of single CPUs) for the block."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {int(cpu) for cpu in cpus.split(",")})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def measure_all() -> list[Row]:
+    wrk_binary()
+    if not {int(SERVER_CPUS), int(LOAD_CPUS)} <= os.sched_getaffinity(0):
+        raise SystemExit(f"bench.endpoints needs CPUs {SERVER_CPUS} and {LOAD_CPUS}")
+    server_url = postgres_server_url()
+    secret = secrets.token_urlsafe(32)
+    with (
+        redis_server_url() as redis_url,
+        sites_database(server_url, secret) as (database_url, seeded),
+        PostgrestServer(
+            make_conninfo(database_url, user="authenticator"), jwt_secret=secret
+        ) as postgrest,
+    ):
+        settings = Settings(
+            database_url=make_conninfo(database_url, user="authenticator"),
+            supabase_rest_url=postgrest.url,
+            supabase_anon_key=access_token(secret, {"role": "anon"}),
+            supabase_service_role_key=access_token(secret, {"role": "service_role"}),
+            jwt_secret=secret,
+        )
+        user_id, token = seeded.user_ids[0], seeded.tokens[0]
+        claims = jwt.decode(token, secret, algorithms=["HS256"], audience="authenticated")
+        caller = Caller(role="authenticated", claims=claims, token=token)
+        with pinned(SERVER_CPUS):
+            rows = uvloop.run(floor_rows(settings, caller, database_url, user_id))
+
+        save = save_load(seeded)
+        for plane in ("postgres", "postgrest"):
+            with serve_service(
+                "projects", projects_env(settings, plane, redis_url, 1), cpus=SERVER_CPUS
+            ) as served:
+                loads = [
+                    (Load(LIST), (1, 32)),
+                    (
+                        Load(
+                            LATER_PAGE,
+                            next_page_path(served.url, token),
+                        ),
+                        (1, 32),
+                    ),
+                    (Load(SITE, f"/projects/{seeded.sites[0][0]}"), (32,)),
+                    (save, (32,)),
+                ]
+                rows += endpoint_rows(served, plane, loads, token)
+        with serve_service("projects", projects_env(settings, "postgres", redis_url, 2)) as served:
+            rows += endpoint_rows(
+                served,
+                "postgres",
+                [(Load(TWO_WORKERS), (1, 32))],
+                token,
+                processes=2,
+            )
+    return rows
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| what | plane | concurrency | req/s | p50 ms | p99 ms | server CPU ms/request"
+        " | limiter fallbacks |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        cpu = "—" if row.cpu_ms is None else f"{row.cpu_ms:.2f}"
+        fallbacks = "—" if row.fallbacks is None else str(row.fallbacks)
+        lines.append(
+            f"| {row.name} | {row.plane} | {row.concurrency} | {row.per_second:,.0f}"
+            f" | {row.p50_ms:.2f} | {row.p99_ms:.1f} | {cpu} | {fallbacks} |"
+        )
+    return "\n".join(lines)
+
+
+def ratios(rows: list[Row]) -> str:
+    """The figures issue 14 sets targets for, each against its target."""
+
+    def row(name: str, plane: str, concurrency: int) -> Row:
+        return next(
+            r for r in rows if r.name == name and r.plane == plane and r.concurrency == concurrency
+        )
+
+    listing, floor = row(LIST, "postgres", 32), row(FLOOR, "postgres", 32)
+    later = row(LATER_PAGE, "postgres", 32)
+    two_workers = row(TWO_WORKERS, "postgres", 32)
+    cpu = listing.cpu_ms or 0.0
+    checks = [
+        (
+            "GET /projects ÷ the plane's bare query (req/s, postgres plane, c=32)",
+            f"{listing.per_second / floor.per_second:.2f}",
+            "≥ 0.6",
+            listing.per_second / floor.per_second >= 0.6,
+        ),
+        (
+            "a later page (no cache) ÷ the plane's bare query (the same)",
+            f"{later.per_second / floor.per_second:.2f}",
+            "≥ 0.6",
+            later.per_second / floor.per_second >= 0.6,
+        ),
+        (
+            "GET /projects, postgres ÷ postgrest plane (req/s, c=32)",
+            f"{listing.per_second / row(LIST, 'postgrest', 32).per_second:.2f}",
+            "≥ 3",
+            listing.per_second / row(LIST, "postgrest", 32).per_second >= 3,
+        ),
+        (
+            "GET /projects p99 at c=1 (postgres plane)",
+            f"{row(LIST, 'postgres', 1).p99_ms:.1f} ms",
+            "≤ 15 ms",
+            row(LIST, "postgres", 1).p99_ms <= 15,
+        ),
+        (
+            "server CPU per GET /projects (postgres plane, c=32)",
+            f"{cpu:.2f} ms",
+            "≤ 1.2 ms",
+            cpu <= 1.2,
+        ),
+    ]
+    lines = [
+        f"- {what}: **{value}** (target {target}) {'✓' if met else '✗'}"
+        for what, value, target, met in checks
+    ]
+    lines.append(
+        "- GET /projects with 2 worker processes (unpinned) ÷ 1 (pinned), req/s at c=32:"
+        f" **{two_workers.per_second / listing.per_second:.2f}**"
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    # Whatever else runs on the machine takes from the same two cores: say how busy it was.
+    load_before = os.getloadavg()[0]
+    rows = measure_all()
+    print(
+        f"The projects service as deployed (`sajtmaskin serve projects`: uvicorn, uvloop +"
+        f" httptools, 1 process pinned to core {SERVER_CPUS}; LOG_LEVEL={LOG_LEVEL}; rate"
+        f" limiting on, RATE_LIMITS={ROOMY_LIMITS}) under wrk (1 thread on core {LOAD_CPUS},"
+        f" {WARM_UP_S} s warm-up, {RUN_S} s timed); {USERS} users of"
+        f" {SITES_PER_USER} saved sites each, one user's token. Floor rows: this process,"
+        f" pinned to core {SERVER_CPUS}, on uvloop, in a tight loop. Load average (1 min)"
+        f" before the run {load_before:.2f}, after it {os.getloadavg()[0]:.2f}.\n"
+    )
+    print(table(rows))
+    print(f"\nRatios ({TARGETS}):\n")
+    print(ratios(rows))
+
+
+if __name__ == "__main__":
+    main()
