@@ -18,12 +18,13 @@ from importlib.metadata import packages_distributions
 from pathlib import Path
 from typing import Any
 
+import click
 import msgspec
 import pytest
 import yaml  # type: ignore[import-untyped]
 
 from services import SERVICE_NAMES
-from services.cli import serve_command
+from services.cli import main, serve_command
 from shared.config import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,6 +33,7 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 COMPOSE_FILE = ROOT / "deploy" / "compose.yaml"
 ENV_EXAMPLE = ROOT / "deploy" / "env.example"
 GATEWAY_TEMPLATE = ROOT / "deploy" / "gateway" / "sajtmaskin.conf.template"
+GUIDE = ROOT / "deploy" / "README.md"
 
 SECRET_NAME = re.compile(r"(KEY|SECRET|TOKEN|PASSWORD)$")
 ENV_LINE = re.compile(r"^(#\s*)?([A-Z][A-Z0-9_]*)=(.*)$")
@@ -409,3 +411,42 @@ def test_docker_compose_accepts_the_file() -> None:
         check=False,
     )
     assert outcome.returncode == 0, outcome.stderr
+
+
+# deploy/README.md ---------------------------------------------------------------------------------
+
+
+def test_every_variable_the_guide_names_is_one_a_deployment_sets() -> None:
+    named = set(re.findall(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b", GUIDE.read_text()))
+    settable = (
+        set(setting_names())
+        | set(TEMPLATE_VARIABLE.findall(GATEWAY_TEMPLATE.read_text()))
+        | {match.group(1) for match in COMPOSE_VARIABLE.finditer(COMPOSE_FILE.read_text())}
+    )
+    assert named - settable == set()
+
+
+def test_every_command_the_guide_names_exists() -> None:
+    mentioned = re.findall(r"sajtmaskin((?: [a-z][a-z-]*)+)", GUIDE.read_text())
+    assert mentioned
+    for words in mentioned:
+        command: click.Command = main
+        for word in words.split():
+            if not isinstance(command, click.Group) or word not in command.commands:
+                break
+            command = command.commands[word]
+        assert command is not main, words
+        assert not isinstance(command, click.Group), f"sajtmaskin{words} names no command"
+
+
+def test_the_guides_links_reach_their_files_and_sections() -> None:
+    for target in re.findall(r"\]\(([^)#]*)(?:#[^)]*)?\)", GUIDE.read_text()):
+        if target and not target.startswith("http"):
+            assert (GUIDE.parent / target).exists(), target
+    for page, anchor in re.findall(r"\]\(([^)#]*)#([^)]+)\)", GUIDE.read_text()):
+        headings = (GUIDE.parent / page if page else GUIDE).read_text()
+        slugs = {
+            re.sub(r"[^a-z0-9 -]", "", heading.strip().lower()).replace(" ", "-")
+            for heading in re.findall(r"^#+ (.+)$", headings, re.MULTILINE)
+        }
+        assert anchor in slugs, f"{page}#{anchor}"
