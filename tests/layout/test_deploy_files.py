@@ -7,6 +7,7 @@ pyproject's dependency groups, the CLI, `load_settings` and the gateway's templa
 
 import ipaddress
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -405,7 +406,7 @@ def test_docker_compose_accepts_the_file() -> None:
         pytest.skip("the docker CLI here has no compose plugin: `docker compose config` cannot run")
     outcome = subprocess.run(
         [docker, "compose", "-f", str(COMPOSE_FILE), "config", "--quiet"],
-        env={"PATH": "/usr/bin:/bin", "SAJTMASKIN_ENV_FILE": str(ENV_EXAMPLE)},
+        env={**os.environ, "SAJTMASKIN_ENV_FILE": str(ENV_EXAMPLE)},
         capture_output=True,
         text=True,
         check=False,
