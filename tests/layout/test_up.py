@@ -120,10 +120,16 @@ def test_a_user_goes_from_sign_up_to_a_generated_site_through_the_gateway(
         token = _login(client, email)
         me = {"Authorization": f"Bearer {token}"}
 
-        # when the user creates a site and generates it, streamed
-        site = client.post("/projects", json={"name": "Bageriet"}, headers=me)
-        assert site.status_code == 201, site.text
-        events = _streamed_generation(client, site.json()["id"], me)
+        # when the user creates a site, saves a few megabytes of work on it (more than nginx
+        # keeps in memory) and generates it, streamed
+        created = client.post("/projects", json={"name": "Bageriet"}, headers=me)
+        assert created.status_code == 201, created.text
+        site = created.json()["id"]
+        code = "<main>Bröd</main>\n" * 200_000
+        saved = client.put(f"/projects/{site}/data", json={"currentCode": code}, headers=me)
+        assert saved.status_code == 200, saved.text
+        assert client.get(f"/projects/{site}", headers=me).json()["data"]["currentCode"] == code
+        events = _streamed_generation(client, site, me)
 
         # then the stream arrived as it was written, not in one piece at the end
         names = [name for name, _, _ in events]
@@ -141,7 +147,7 @@ def test_a_user_goes_from_sign_up_to_a_generated_site_through_the_gateway(
         upload = client.post(
             "/media/uploads",
             files={"file": ("logo.png", image, "image/png")},
-            data={"projectId": site.json()["id"]},
+            data={"projectId": site},
             headers=me,
         )
         assert upload.status_code == 201, upload.text
