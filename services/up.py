@@ -194,7 +194,8 @@ def write_gateway_config(
         f"{user}"
         "worker_processes auto;\n"
         f"pid {directory}/nginx.pid;\n"
-        "error_log stderr warn;\n"
+        # Not warn: that level logs every request body spooled to a temporary file.
+        "error_log stderr error;\n"
         "events { worker_connections 1024; }\n"
         "http {\n"
         # Each service writes one access line per request, with the same request id.
