@@ -53,6 +53,11 @@ FALLBACKS = Counter(
     "Rate-limit decisions made without the shared store",
     ["policy", "mode"],
 )
+DECISIONS = Counter(
+    "sajtmaskin_rate_limit_decisions",
+    "Rate-limit decisions by policy and outcome (failed_open: let through, store unreachable)",
+    ["policy", "outcome"],
+)
 
 WhenStoreDown = Literal["open", "local"]
 KeyedOn = Literal["caller", "client_address", "given"]
@@ -89,6 +94,10 @@ POLICIES: Mapping[str, Policy] = {
 }
 
 OVERRIDE = re.compile(r"(?P<name>[a-z_]+)=(?P<limit>[1-9][0-9]*)/(?P<window>[1-9][0-9]*)")
+# The finest spacing of requests a policy may ask for. GCRA keeps times as epoch milliseconds in
+# doubles, which resolve ~0.25 µs today: a finer interval would not move the key's time at all
+# (the script once sent Redis `PX 0`, and every request failed open).
+SHORTEST_INTERVAL_MS = 0.001
 
 
 def configured_policies(overrides: Iterable[str]) -> Mapping[str, Policy]:
@@ -98,8 +107,15 @@ def configured_policies(overrides: Iterable[str]) -> Mapping[str, Policy]:
         match = OVERRIDE.fullmatch(override)
         if match is None or match["name"] not in POLICIES:
             raise ValueError(f"RATE_LIMITS: {override!r} is not <policy>=<limit>/<seconds>")
+        limit, window_s = int(match["limit"]), int(match["window"])
+        if window_s * 1000 / limit < SHORTEST_INTERVAL_MS:
+            raise ValueError(
+                f"RATE_LIMITS: {override!r} allows more than {1 / SHORTEST_INTERVAL_MS:,.0f}"
+                " requests a millisecond, finer than the limiter can count; turn limiting off"
+                " with RATE_LIMIT_ENABLED=false instead"
+            )
         policies[match["name"]] = msgspec.structs.replace(
-            POLICIES[match["name"]], limit=int(match["limit"]), window_s=int(match["window"])
+            POLICIES[match["name"]], limit=limit, window_s=window_s
         )
     return policies
 
@@ -122,8 +138,9 @@ if allow_at > now then
   local remaining = math.floor((window - (tat - now)) / interval)
   return {0, remaining, math.ceil(allow_at - now), math.ceil(tat - now)}
 end
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil(new_tat - now))
-return {1, math.floor((window - (new_tat - now)) / interval), 0, math.ceil(new_tat - now)}
+local ttl = math.max(1, math.ceil(new_tat - now))
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', ttl)
+return {1, math.floor((window - (new_tat - now)) / interval), 0, ttl}
 """
 )
 
@@ -218,7 +235,7 @@ class RateLimiter:
         policy = self.policies[policy_name]
         key = f"{self.key_prefix}ratelimit:{policy_name}:{identity}"
         if self.store is None:
-            return self.local.hit(key, policy, cost)
+            return _counted(policy_name, self.local.hit(key, policy, cost))
         try:
             allowed, remaining, retry_after_ms, reset_ms = await self.store.run(
                 GCRA, [key], [policy.limit, policy.window_s * 1000, cost]
@@ -232,7 +249,8 @@ class RateLimiter:
                 error=str(error),
             )
             if policy.when_store_down == "local":
-                return self.local.hit(key, policy, cost)
+                return _counted(policy_name, self.local.hit(key, policy, cost))
+            _outcome(policy_name, "failed_open").inc()
             return Decision(
                 allowed=True,
                 limit=policy.limit,
@@ -241,7 +259,10 @@ class RateLimiter:
                 reset_s=policy.window_s,
                 source="open",
             )
-        return _decision(bool(allowed), policy, remaining, retry_after_ms, reset_ms, "shared")
+        return _counted(
+            policy_name,
+            _decision(bool(allowed), policy, remaining, retry_after_ms, reset_ms, "shared"),
+        )
 
     async def require(self, policy_name: str, identity: str, cost: int = 1) -> Decision:
         """`hit`, raising `RateLimited` (429 with Retry-After) when the request must wait."""
@@ -252,6 +273,17 @@ class RateLimiter:
                 headers=decision.headers(),
             )
         return decision
+
+
+def _counted(policy_name: str, decision: Decision) -> Decision:
+    _outcome(policy_name, "allowed" if decision.allowed else "limited").inc()
+    return decision
+
+
+@functools.cache
+def _outcome(policy_name: str, outcome: str) -> Any:
+    """The counter of one policy's outcome, looked up once: decisions are on every request."""
+    return DECISIONS.labels(policy=policy_name, outcome=outcome)
 
 
 @functools.cache

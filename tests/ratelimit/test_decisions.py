@@ -5,6 +5,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from prometheus_client import REGISTRY
 
 from shared.ratelimit import LocalLimiter, Policy, RateLimited, RateLimiter, configured_policies
 from tests.fakes.redis_fixtures import REDIS_URL, tcp_store, upstash_store
@@ -54,6 +55,18 @@ async def test_n_requests_pass_and_the_next_waits_one_interval(limiter: RateLimi
     # Five a minute: the next slot opens 12 s after the burst.
     assert decisions[-1].retry_after_s == 12
     assert decisions[-1].headers()["Retry-After"] == "12"
+
+
+async def test_decisions_are_counted_by_policy_and_outcome(limiter: RateLimiter) -> None:
+    def counted(outcome: str) -> float:
+        labels = {"policy": "probe", "outcome": outcome}
+        return REGISTRY.get_sample_value("sajtmaskin_rate_limit_decisions_total", labels) or 0.0
+
+    before = counted("allowed"), counted("limited")
+    for _ in range(6):
+        await limiter.hit("probe", "user:counted")
+
+    assert (counted("allowed"), counted("limited")) == (before[0] + 5, before[1] + 1)
 
 
 async def test_identities_do_not_share_a_limit(limiter: RateLimiter) -> None:
@@ -118,6 +131,21 @@ def test_rate_limits_can_be_configured() -> None:
     assert (policies["login"].limit, policies["login"].window_s) == (10, 900)
     assert policies["login"].when_store_down == "local"
     assert policies["reads"].limit == 300
+
+
+async def test_a_policy_finer_than_a_millisecond_still_decides_in_redis() -> None:
+    # A billion a minute: each request moves the key's time by less than a double resolves.
+    policies = {"flood": Policy(1_000_000_000, 60, "open")}
+    async with tcp_store(REDIS_URL, timeout_s=DECISION_TIMEOUT_S) as store:
+        limiter = RateLimiter(store, key_prefix=f"test-{uuid.uuid4()}:", policies=policies)
+        decisions = [await limiter.hit("flood", "user:a") for _ in range(3)]
+
+    assert [(d.allowed, d.source) for d in decisions] == [(True, "shared")] * 3
+
+
+def test_a_policy_finer_than_the_limiter_counts_is_refused() -> None:
+    with pytest.raises(ValueError, match="RATE_LIMITS: 'reads=1000000000/60' allows more than"):
+        configured_policies(["reads=1000000000/60"])
 
 
 @pytest.mark.parametrize("override", ["login=10", "nosuch=1/60", "login=0/60", "login=ten/60"])
