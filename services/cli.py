@@ -204,6 +204,10 @@ def serve_command(settings: Settings, service: str, host: str, port: int) -> Non
         # sets TCP_NODELAY on sockets accepted by several workers, which asyncio's loop does not.
         loop="uvloop",
         http="httptools",
+        # One rule for who is a proxy: uvicorn takes the client and scheme (X-Forwarded-Proto)
+        # from exactly the TRUSTED_PROXIES the app believes, and from nobody without them.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or None,
         lifespan="on",
         # Our JSON logging (set up by the app) replaces uvicorn's, and our access line its own.
         log_config=None,

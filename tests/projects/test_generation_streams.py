@@ -61,6 +61,7 @@ async def test_a_streamed_generation_sends_started_content_version_then_done(
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.headers["x-accel-buffering"] == "no"  # a gateway must not hold events back
     events = events_of(response.text)
     names = [name for name, _ in events]
     assert names[0] == "started"

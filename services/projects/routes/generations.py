@@ -68,8 +68,11 @@ def wants_stream(request: Request[Any, Any, Any]) -> bool:
 
 async def answer(run: Run, streaming: bool) -> Response[GenerationResult] | ServerSentEvent:
     if streaming:
+        # X-Accel-Buffering: any nginx in front passes events on as they are written.
         return ServerSentEvent(
-            _messages(run), status_code=200, headers={"Cache-Control": "no-store"}
+            _messages(run),
+            status_code=200,
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
     return Response(await run.result(), status_code=201)
 
