@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from tests.conftest import JWT_SECRET
@@ -183,6 +184,69 @@ def test_each_client_pages_through_its_own_sites_only(
     assert names(guest.token) == ["g1"]
     assert names(anon_key(JWT_SECRET)) == []
     assert names(mint(JWT_SECRET, {"role": "anon", "sub": alice.user_id})) == []
+
+
+def test_each_client_sees_the_demo_urls_of_its_own_saves_only(
+    database_url: str, db: Db, http: httpx.Client
+) -> None:
+    alice, bob, guest = a_user(database_url), a_user(database_url), a_guest()
+    [alices] = sites(database_url, alice, "a1")
+    [bobs] = sites(database_url, bob, "b1")
+    [guests] = sites(database_url, guest, "g1")
+    for owner, site in ((alice, alices), (bob, bobs), (guest, guests)):
+        save(db, owner, site, {"demo_url": f"https://{site}.vusercontent.net"})
+
+    def demo_urls(token: str) -> list[tuple[str, str | None]]:
+        response = http.post(
+            "/rpc/app_projects_page", json={"p_limit": 10}, headers=as_client(token, COMMITTED)
+        )
+        assert response.status_code == 200, response.text
+        return [(row["id"], row["demo_url"]) for row in response.json()]
+
+    assert demo_urls(alice.token) == [(alices, f"https://{alices}.vusercontent.net")]
+    assert demo_urls(guest.token) == [(guests, f"https://{guests}.vusercontent.net")]
+    assert demo_urls(anon_key(JWT_SECRET)) == []
+
+
+def test_a_page_reads_saves_by_their_key_not_every_tenants(database_url: str, db: Db) -> None:
+    # Enough of another tenant's saves that reading them all would be the planner's choice if
+    # it had one (row-level security on project_data once kept a join off its primary key).
+    crowd = a_user(database_url)
+    db.execute(
+        "insert into public.app_projects (user_id, name)"
+        " select %s, 'crowd ' || n from generate_series(1, 2000) as n",
+        (crowd.user_id,),
+    )
+    db.execute(
+        "insert into public.project_data (project_id)"
+        " select id from public.app_projects where user_id = %s",
+        (crowd.user_id,),
+    )
+    db.execute("analyze public.project_data")
+    owner = a_user(database_url)
+    sites(database_url, owner, "a1", "a2")
+
+    plan = page_plan(db, owner)
+
+    assert "project_data_pkey" in plan, plan
+    assert "Seq Scan on project_data" not in plan, plan
+
+
+def page_plan(db: Db, owner: Person) -> str:
+    """The plan of app_projects_page's own query for a first page, as `owner` runs it."""
+    [function] = db.execute(
+        "select prosrc from pg_proc where oid = 'public.app_projects_page'::regproc"
+    ).fetchall()
+    first_page = (
+        function["prosrc"]
+        .replace("p_before_created_at", "null::timestamptz")
+        .replace("p_before_id", "null::uuid")
+        .replace("p_limit", "10")
+    )
+    with db.transaction():
+        as_person(db, owner)
+        rows = db.execute(sql.SQL("explain (costs off) {}").format(sql.SQL(first_page))).fetchall()
+    return "\n".join(row["QUERY PLAN"] for row in rows)
 
 
 # Saves -------------------------------------------------------------------------------------------
