@@ -1,6 +1,7 @@
 """GET /projects: the caller's own app projects, newest first, each with its demo URL, a page at
 a time (`nextCursor` as `before`), the first page cached for its owner."""
 
+import uuid
 from typing import Any
 
 import psycopg
@@ -9,6 +10,12 @@ import redis.asyncio as redis_asyncio
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from services.projects.sites import Sites
+from shared.access import Owner
+from shared.cache import Cache
+from shared.config import Settings
+from shared.kv import Stores
+from tests.projects.counting import counting_plane
 from tests.world import a_guest, a_user, bearer, sites
 
 
@@ -208,3 +215,28 @@ async def test_the_first_page_is_cached_for_its_owner_only(
     assert [site["name"] for site in guests.json()["projects"]] == ["g"]
     assert [site["name"] for site in all_of_alice.json()["projects"]] == ["c", "b", "a"]
     assert all_of_alice.json()["nextCursor"] is None
+
+
+async def test_a_page_of_sites_with_their_demo_urls_is_one_query(
+    projects_settings: Settings, database_url: str
+) -> None:
+    alice = a_user(database_url)
+    listed = sites(database_url, alice, *(f"Site {n}" for n in range(3)))
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for site in listed:
+            conn.execute(
+                "insert into public.project_data (project_id, demo_url) values (%s, %s)",
+                (site, f"https://{site}.vusercontent.net"),
+            )
+    owner = Owner(user_id=uuid.UUID(alice.user_id), guest_session=None, caller=alice.caller)
+
+    async with counting_plane(projects_settings) as plane:
+        # No cache store: every page comes from the database.
+        uncached = Sites(plane, Cache(Stores(cache=None, sessions=None, limiter=None)))
+        first = await uncached.page(owner, 2, None)
+        second = await uncached.page(owner, 2, first.next_cursor)
+
+    assert len(plane.queries) == 2
+    assert [site.demo_url for site in first.projects + second.projects] == [
+        f"https://{site}.vusercontent.net" for site in listed[::-1]
+    ]

@@ -1,9 +1,13 @@
 """A site's versions: those its generations made, pinned first (newest pin first), then newest;
 pinning and unpinning; another tenant's site or version is a 404."""
 
+import uuid
 from typing import Any
 
+from services.projects.repo.versions import VersionRepository
+from shared.config import Settings
 from standins.v0 import V0StandIn
+from tests.projects.counting import counting_plane
 from tests.projects.test_generations import (
     Client,
     a_funded_user,
@@ -132,3 +136,15 @@ async def test_a_pin_body_must_be_a_boolean_and_nothing_else(
     assert "pinned" in not_boolean.text
     assert extra.status_code == 422
     assert "pinnedAt" in extra.text
+
+
+async def test_a_sites_versions_are_one_query(
+    client: Client, engine_settings: Settings, database_url: str, v0: V0StandIn
+) -> None:
+    alice, site, made = await a_site_with_three_versions(client, database_url)
+
+    async with counting_plane(engine_settings) as plane:
+        listed = await VersionRepository(plane, alice.caller).of_site(uuid.UUID(site))
+
+    assert [str(version.id) for version in listed or []] == made[::-1]
+    assert len(plane.queries) == 1
