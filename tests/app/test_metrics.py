@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from uuid import UUID
 
+import httpx
 import msgspec
 import pytest
 from litestar import Litestar, Router, get
@@ -20,6 +21,7 @@ from shared.data.plane import DataPlane
 from shared.data.query import Select, eq
 from shared.identity import service_caller
 from shared.local_stack import free_port
+from shared.metrics import MeasuredTransport, Upstreams, render, upstream_urls
 from standins.http_server import serve_http
 from standins.v0 import V0StandIn
 from standins.vercel import VercelStandIn
@@ -242,6 +244,43 @@ async def test_an_upstream_that_cannot_be_reached_counts_as_a_network_error(
     calls = "sajtmaskin_upstream_calls_total"
     v0 = {"upstream": "v0", "outcome": "network_error"}
     assert metric(after, calls, **v0) - metric(before, calls, **v0) == 1
+
+
+async def a_stream_that_breaks(request: httpx.Request) -> httpx.Response:
+    """Server-Sent Events that stop half-way, the connection dropped, as a failing v0 would."""
+
+    async def events() -> AsyncIterator[bytes]:
+        yield b"data: first\n\n"
+        raise ConnectionResetError("v0 went away")
+
+    return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=events())
+
+
+async def read_all(http: httpx.AsyncClient, url: str) -> None:
+    async with http.stream("GET", url) as response:
+        assert response.status_code == 200
+        async for _ in response.aiter_lines():
+            pass
+
+
+async def test_a_stream_that_breaks_half_way_counts_as_a_failed_call(
+    probe_settings: Settings,
+) -> None:
+    with serve_http(a_stream_that_breaks) as url:
+        settings = msgspec.structs.replace(probe_settings, v0_api_url=f"{url}/v1")
+        before = render("metered").decode()
+        transport = MeasuredTransport(
+            httpx.AsyncHTTPTransport(), Upstreams(upstream_urls(settings))
+        )
+        async with httpx.AsyncClient(transport=transport) as http:
+            with pytest.raises(httpx.TransportError):
+                await read_all(http, f"{url}/v1/chats/stream")
+        after = render("metered").decode()
+
+    calls = "sajtmaskin_upstream_calls_total"
+    for outcome, counted in (("ok", 0), ("network_error", 1)):
+        v0 = {"upstream": "v0", "outcome": outcome}
+        assert metric(after, calls, **v0) - metric(before, calls, **v0) == counted
 
 
 @pytest.fixture
