@@ -67,14 +67,15 @@ _request_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
 def record_request(route: str, method: str, status: int, seconds: float) -> None:
     """Count one answered request; `route` is its template, or `UNMATCHED_ROUTE`."""
+    # An unmatched request's method is the client's to choose, like its path.
+    method = method if method in METHODS else "other"
     key = (route, method, status)
     series = _request_series.get(key)
     if series is None:
         # `labels()` takes a lock and builds a key on every call; each series is looked up once.
-        bounded_method = method if method in METHODS else "other"
         series = (
-            REQUESTS.labels(route, bounded_method, str(status)),
-            REQUEST_DURATION.labels(route, bounded_method),
+            REQUESTS.labels(route, method, str(status)),
+            REQUEST_DURATION.labels(route, method),
         )
         _request_series[key] = series
     counted, timed = series

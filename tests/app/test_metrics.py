@@ -103,6 +103,7 @@ async def test_requests_are_counted_by_route_template_method_and_status(metered:
     assert (await metered.get("/probe/taken")).status_code == 409
     assert (await metered.get("/no/such/page-4711")).status_code == 404
     assert (await metered.delete("/probe/whoami")).status_code == 405
+    assert (await metered.request("BREW", "/coffee-pot")).status_code == 404
     after = await scrape(metered)
 
     def counted(route: str, method: str, status: str) -> float:
@@ -114,6 +115,7 @@ async def test_requests_are_counted_by_route_template_method_and_status(metered:
     assert counted("/probe/taken", "GET", "409") == 1
     assert counted("unmatched", "GET", "404") == 1
     assert counted("unmatched", "DELETE", "405") == 1
+    assert counted("unmatched", "other", "404") == 1
     timed = "sajtmaskin_http_request_duration_seconds_count"
     template = {"route": "/metered/sites/{site_id}", "method": "GET"}
     assert metric(after, timed, **template) - metric(before, timed, **template) == 2
