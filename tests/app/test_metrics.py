@@ -131,13 +131,18 @@ async def test_requests_are_counted_by_route_template_method_and_status(metered:
     }
 
 
-async def test_the_rate_limiters_counters_are_served_with_the_service_label(
+async def test_the_rate_limiters_decisions_are_served_with_the_service_label(
     metered: Client,
 ) -> None:
-    text = await scrape(metered)
+    before = await scrape(metered)
+    assert (await metered.get("/probe/whoami")).status_code == 200
+    after = await scrape(metered)
 
-    assert "# TYPE sajtmaskin_rate_limit_fallbacks_total counter" in text
-    assert label_values(text, "service") == {"metered"}
+    name = "sajtmaskin_rate_limit_decisions_total"
+    allowed = {"policy": "reads", "outcome": "allowed", "service": "metered"}
+    assert metric(after, name, **allowed) - metric(before, name, **allowed) == 1
+    assert "# TYPE sajtmaskin_rate_limit_fallbacks_total counter" in after
+    assert label_values(after, "service") == {"metered"}
 
 
 async def test_a_query_the_database_refuses_is_counted_by_its_class(settings: Settings) -> None:
