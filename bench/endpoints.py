@@ -22,9 +22,11 @@ save, measured from outside the process by wrk, against the query the list runs 
 Then the ratios issue 14 sets as targets, each with ✓ or ✗.
 """
 
+import argparse
 import os
 import secrets
 import shutil
+import statistics
 import subprocess
 import tempfile
 import uuid
@@ -140,7 +142,9 @@ class Row(msgspec.Struct, frozen=True):
     per_second: float
     p50_ms: float
     p99_ms: float
-    cpu_ms: float | None = None  # the server's CPU per request; None for in-process rows
+    cpu_ms: float | None
+    """CPU time per request: the server's (all its processes), or for the in-process rows this
+    process's (the client side of the plane)."""
     fallbacks: int | None = None  # limiter decisions made without Redis during the run
 
 
@@ -423,7 +427,8 @@ async def floor_rows(settings: Settings, caller: Caller, owner_url: str, user_id
             finally:
                 await plane.close()
     return [
-        Row(f.name, plane, f.concurrency, f.per_second, f.p50_ms, f.p99_ms) for plane, f in figures
+        Row(f.name, plane, f.concurrency, f.per_second, f.p50_ms, f.p99_ms, f.cpu_ms)
+        for plane, f in figures
     ]
 
 
@@ -489,7 +494,7 @@ def measure_all() -> list[Row]:
 
 def table(rows: list[Row]) -> str:
     lines = [
-        "| what | plane | concurrency | req/s | p50 ms | p99 ms | server CPU ms/request"
+        "| what | plane | concurrency | req/s | p50 ms | p99 ms | CPU ms/request"
         " | limiter fallbacks |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
@@ -527,8 +532,9 @@ def ratios(rows: list[Row]) -> str:
     lines = []
     for what, measured, against, sign, target in checks:
         ratio = measured.per_second / against.per_second
-        met = ratio >= target
-        lines.append(f"- {what}: **{ratio:.2f}** (target {sign} {target}) {'✓' if met else '✗'}")
+        lines.append(
+            f"- {what}: **{ratio:.2f}** (target {sign} {target}) {'✓' if ratio >= target else '✗'}"
+        )
     p99 = row(LIST, concurrency=1).p99_ms
     cpu = listing.cpu_ms or 0.0
     lines += [
@@ -542,18 +548,50 @@ def ratios(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def median_rows(rounds: list[list[Row]]) -> list[Row]:
+    """Each row's median over the rounds, figure by figure (the fallbacks: their sum)."""
+    merged = []
+    for same in zip(*rounds, strict=True):
+        first = same[0]
+        merged.append(
+            Row(
+                first.name,
+                first.plane,
+                first.concurrency,
+                per_second=statistics.median(row.per_second for row in same),
+                p50_ms=statistics.median(row.p50_ms for row in same),
+                p99_ms=statistics.median(row.p99_ms for row in same),
+                cpu_ms=None
+                if first.cpu_ms is None
+                else statistics.median(row.cpu_ms or 0.0 for row in same),
+                fallbacks=None
+                if first.fallbacks is None
+                else sum(row.fallbacks or 0 for row in same),
+            )
+        )
+    return merged
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.endpoints")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="repeat everything; print each figure's median"
+    )
+    rounds = parser.parse_args().rounds
     # Whatever else runs on the machine takes from the same two cores: say how busy it was.
     load_before = os.getloadavg()[0]
-    rows = measure_all()
+    rows = median_rows([measure_all() for _ in range(rounds)])
     print(
         "The projects service as deployed (`sajtmaskin serve projects`: uvicorn, uvloop +"
         f" httptools, 1 process pinned to core {SERVER_CPUS}; LOG_LEVEL={LOG_LEVEL}; rate"
         f" limiting on, RATE_LIMITS={ROOMY_LIMITS}) under wrk (1 thread on core {LOAD_CPUS},"
         f" {WARM_UP_S} s warm-up, {RUN_S} s timed); {USERS} users of {SITES_PER_USER} saved"
         " sites each, one user's token (saves: each user's in turn). Floor rows: this process,"
-        f" pinned to core {SERVER_CPUS}, on uvloop, in a tight loop. Load average (1 min)"
-        f" before the run {load_before:.2f}, after it {os.getloadavg()[0]:.2f}.\n"
+        f" pinned to core {SERVER_CPUS}, on uvloop, in a tight loop. CPU per request: the"
+        " server's user and system time (all its processes), for the floor rows this process's."
+        " Load average (1 min)"
+        f" before the run {load_before:.2f}, after it {os.getloadavg()[0]:.2f}."
+        + (f" Each figure the median of {rounds} rounds.\n" if rounds > 1 else "\n")
     )
     print(table(rows))
     print("\nRatios (the targets of issue 14):\n")

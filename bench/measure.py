@@ -16,6 +16,8 @@ class Figures(msgspec.Struct, frozen=True):
     p50_ms: float
     p99_ms: float
     per_second: float
+    cpu_ms: float | None = None
+    """This process's CPU time per operation (all its threads), where `measure` timed it."""
 
 
 async def measure(
@@ -35,9 +37,9 @@ async def measure(
             await operation()
             latencies.append(time.perf_counter() - started)
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     ordered = sorted(latencies)
     return Figures(
         name=name,
@@ -46,6 +48,7 @@ async def measure(
         p50_ms=statistics.median(ordered) * 1000,
         p99_ms=ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
         per_second=len(ordered) / elapsed,
+        cpu_ms=cpu * 1000 / len(ordered),
     )
 
 
