@@ -344,3 +344,21 @@ async def test_billings_calls_to_vercel_and_stripe_are_counted_by_upstream(
     assert calls("vercel", "ok") == len(vercel_api.received)
     assert calls("stripe", "server_error") == 1
     assert calls("stripe", "ok") == 1
+
+
+def test_calls_to_one_supabase_host_are_told_apart_by_path() -> None:
+    project = "https://abcdefghij.supabase.co"
+    settings = Settings(supabase_url=project, jwks_url=f"{project}/auth/v1/.well-known/jwks.json")
+    upstreams = Upstreams(upstream_urls(settings))
+
+    def name(url: str) -> str:
+        return upstreams.name(httpx.URL(url))
+
+    assert name(f"{project}/rest/v1/app_projects?select=id") == "supabase"
+    assert name(f"{project}/storage/v1/object/media/a/b.png") == "storage"
+    assert name(f"{project}/storage/v10") == "supabase"  # a prefix is a whole path segment
+    assert name(f"{project}/auth/v1/.well-known/jwks.json") == "jwks"
+    assert name("https://api.v0.dev/v1/chats") == "v0"
+    assert name("https://api.vercel.com/v13/deployments") == "vercel"
+    assert name("https://api.stripe.com/v1/checkout/sessions") == "stripe"
+    assert name("https://example.com/anything") == "other"
