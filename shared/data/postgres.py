@@ -111,7 +111,7 @@ class PostgresPlane:
         except psycopg.Error as error:
             raise problem_for(error.sqlstate, error.diag.message_primary) from error
         assert row is not None
-        return Result(rows=msgspec.json.decode(row[0]), count=total[0] if total else None)
+        return Result(row[0], total[0] if total else None)
 
     async def ping(self) -> None:
         try:

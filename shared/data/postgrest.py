@@ -2,15 +2,18 @@
 
 One `AsyncPostgrestClient` per call, sharing the app's `httpx.AsyncClient`: building one costs
 microseconds, and it is the only safe way to send each caller's token (`.auth()` would change a
-shared client's headers under concurrent requests). The client's automatic GET retries are off so
-that our own policy decides what to retry.
+shared client's headers under concurrent requests). The client builds the request; we send it
+once (no automatic retries: our own policy decides what to retry) and keep the body as the JSON
+text it is, so rows decode straight into typed rows as on the direct plane.
 """
 
 from typing import Any, TypeVar
 
 import httpx
+import msgspec
 from postgrest import AsyncPostgrestClient, CountMethod, ReturnMethod
-from postgrest.exceptions import APIError
+from postgrest.exceptions import APIError, APIErrorFromJSON, generate_default_error_message
+from pydantic import ValidationError
 
 from shared.config import Settings
 from shared.data.failures import RETRY_AFTER, problem_for
@@ -59,16 +62,17 @@ class PostgrestPlane:
     async def run(self, caller: Caller, query: Query) -> Result:
         client = self._client(caller)
         try:
-            response = await _build(client, query).execute()
-        except APIError as error:
-            raise problem_for(error.code, error.message) from error
+            response: httpx.Response = await _build(client, query).request.send(httpx.Headers())
         except httpx.TimeoutException as error:
             raise DatabaseTimeout(
                 "The Data API did not answer in time.", headers=RETRY_AFTER
             ) from error
         except httpx.TransportError as error:
             raise DatabaseUnavailable(headers=RETRY_AFTER) from error
-        return Result(rows=_as_rows(query, response.data), count=response.count)
+        if not response.is_success:
+            refused = _api_error(response)
+            raise problem_for(refused.code, refused.message) from refused
+        return _result(query, response)
 
     async def ping(self) -> None:
         try:
@@ -151,10 +155,32 @@ def _literal(value: Any) -> Any:
     return plain(value)
 
 
-def _as_rows(query: Query, data: Any) -> list[dict[str, Any]]:
+def _api_error(response: httpx.Response) -> APIError:
+    """The Data API's error, as postgrest-py reads it (its code and message, or the status)."""
+    try:
+        return APIError(dict(APIErrorFromJSON.model_validate_json(response.content)))
+    except ValidationError:
+        return APIError(generate_default_error_message(response))
+
+
+def _result(query: Query, response: httpx.Response) -> Result:
     """Rows as the direct plane gives them. PostgREST answers a function that returns one row
-    or plain values without the list or the column name; a row set it returns as is."""
+    or plain values without the list or the column name; a row set it returns as is. An empty
+    body (`return=minimal`) is no rows."""
+    json = response.content or b"[]"
+    count = _count(response)
     if not isinstance(query, Rpc):
-        return list(data or [])
+        return Result(json, count)
+    data = msgspec.json.decode(json)
+    if isinstance(data, list) and all(isinstance(value, dict) for value in data):
+        return Result(json, count)
     values = data if isinstance(data, list) else [data]
-    return [value if isinstance(value, dict) else {query.function: value} for value in values]
+    rows = [value if isinstance(value, dict) else {query.function: value} for value in values]
+    return Result(None, count, rows=rows)
+
+
+def _count(response: httpx.Response) -> int | None:
+    """The exact count of `Content-Range: 0-9/42`; None where it says `*` (not asked for)."""
+    content_range = response.headers.get("content-range")
+    total = content_range.rpartition("/")[2] if content_range else "*"
+    return None if total == "*" else int(total)

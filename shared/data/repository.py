@@ -15,7 +15,6 @@ import msgspec
 
 from shared.data.plane import DataPlane
 from shared.data.query import Query, Result
-from shared.data.rows import row_as
 from shared.errors import NotFound
 from shared.identity import Caller
 
@@ -41,15 +40,20 @@ class Repository:
         """The query's rows as the Data API renders them (JSON values, snake_case columns)."""
         return (await self.data.run(self.caller, query)).rows
 
+    async def rows_as(self, query: Query, type_: type[StructT]) -> list[StructT]:
+        """The query's rows as `type_`s (columns matched to fields by their Python names),
+        decoded straight from the JSON the plane received."""
+        return (await self.data.run(self.caller, query)).rows_as(type_)
+
     async def one_or_none(self, query: Query, type_: type[StructT]) -> StructT | None:
         """The single row as `type_`, None when there is none (PostgREST's `maybe_single`);
         more than one row raises `MoreThanOneRow`."""
-        rows = await self.rows(query)
+        rows = await self.rows_as(query, type_)
         if not rows:
             return None
         if len(rows) > 1:
             raise MoreThanOneRow(f"{len(rows)} rows where at most one was expected")
-        return row_as(type_, rows[0])
+        return rows[0]
 
     async def one(self, query: Query, type_: type[StructT]) -> StructT:
         """The single row as `type_`; `NotFound` (404) when the caller sees none."""

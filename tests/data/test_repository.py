@@ -7,8 +7,9 @@ import msgspec
 import pytest
 
 from shared.data.plane import DataPlane
-from shared.data.query import Insert, Select, eq
+from shared.data.query import Insert, Rpc, Select, asc, eq
 from shared.data.repository import MoreThanOneRow, Repository
+from shared.data.rows import row_as
 from shared.errors import NotFound
 from shared.identity import Caller
 
@@ -59,3 +60,21 @@ async def test_rows_are_the_data_apis_json(sites: Repository) -> None:
     rows = await sites.rows(Select("app_projects", ("name",), (eq("name", "Bakery"),)))
 
     assert rows == [{"name": "Bakery"}]
+
+
+class SiteName(msgspec.Struct, frozen=True):
+    name: str
+    category: str | None = "none given"
+
+
+async def test_rows_decode_into_typed_rows_as_row_by_row_conversion_does(
+    sites: Repository,
+) -> None:
+    every = Select("app_projects", ("*",), order=(asc("name"), asc("id")))
+    named = Rpc("app_project_names", {"prefix": "T"})
+
+    typed = await sites.rows_as(every, Site)
+
+    assert typed == [row_as(Site, row) for row in await sites.rows(every)]
+    assert [site.name for site in typed] == ["Bakery", "Twin", "Twin"]
+    assert await sites.rows_as(named, SiteName) == [SiteName("Twin", "none given")] * 2

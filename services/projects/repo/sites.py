@@ -46,8 +46,8 @@ class ProjectRepository(Repository):
         args: dict[str, Any] = {"p_limit": limit + 1}
         if before is not None:
             args |= {"p_before_created_at": before.created_at, "p_before_id": before.id}
-        rows = await self.rows(Rpc("app_projects_page", args))
-        return SitesPage([row_as(AppProject, row) for row in rows[:limit]], len(rows) > limit)
+        rows = await self.rows_as(Rpc("app_projects_page", args), AppProject)
+        return SitesPage(rows[:limit], len(rows) > limit)
 
     async def site(self, site_id: UUID) -> OwnedSite | None:
         """One of the caller's sites; None for anyone else's."""
