@@ -151,7 +151,7 @@ async def test_the_address_is_hashed_never_stored_or_logged(
     db: Db,
     run: str,
     caplog: pytest.LogCaptureFixture,
-    capsys: pytest.CaptureFixture[str],
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     caplog.set_level(logging.DEBUG)
     address = "203.0.113.77"
@@ -190,7 +190,7 @@ async def test_the_address_is_hashed_never_stored_or_logged(
     everything_stored = " ".join(str(value) for row in rows.values() for value in row.values())
     assert address not in everything_stored
     assert "192.0.2.50" not in everything_stored
-    logged = caplog.text + " ".join(str(r.msg) for r in caplog.records) + capsys.readouterr().err
+    logged = caplog.text + " ".join(str(r.msg) for r in caplog.records) + capfd.readouterr().out
     assert "request" in logged  # the access lines were captured
     assert address not in logged
     assert "192.0.2.50" not in logged
