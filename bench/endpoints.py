@@ -12,14 +12,16 @@ save, measured from outside the process by wrk, against the query the list runs 
 - Load: wrk, one thread pinned to core LOAD_CPUS, WARM_UP_S of warm-up then RUN_S timed per row,
   with one user's token; saves go round all users' sites, as USERS users saving at once would.
 - Server CPU per request: the server process's user and system time (its workers' too) over the
-  timed run, divided by the requests wrk completed.
+  timed run, divided by the requests wrk completed; and the decisions its limiter made without
+  Redis (failing open) meanwhile, from its /metrics.
 - Floor: the query the list runs on a cache miss (`ProjectRepository.page`, the repository's own,
   as the same user through each plane) in a tight loop in this process, pinned to the server's
   core and on the server's event loop (uvloop); a bare psycopg query with no RLS for reference.
 - Workers: GET /projects once more with WEB_CONCURRENCY=2 and with 1, both unpinned (two
   processes need both cores, which wrk and the databases share).
 
-Then the ratios issue 14 sets as targets, each with ✓ or ✗.
+Then the ratios issue 14 sets as targets, each with ✓ or ✗. Needs wrk (apt-get install wrk) and
+two cores; `--rounds N` repeats everything and prints each figure's median, for a busy machine.
 """
 
 import argparse
