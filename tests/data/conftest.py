@@ -17,8 +17,8 @@ from tests.conftest import JWT_SECRET, PLANES, create_database, drop_database, p
 from tests.world import a_user
 
 # Functions the Data API serves as /rpc, to exercise `Rpc`, a rule's refusal and a statement
-# timeout on both planes, and a table of the value types repositories write without
-# stringifying them.
+# timeout on both planes, a table of the value types repositories write without stringifying
+# them, and a view of the transaction a query runs in.
 TEST_FUNCTIONS = """
 create function public.app_project_names(prefix text)
 returns table (id uuid, name text)
@@ -51,6 +51,17 @@ language sql stable
 as $$ select p_id, p_day, p_amount, p_at $$;
 revoke execute on function public.typed_echo(uuid, date, numeric, timestamptz) from public;
 grant execute on function public.typed_echo(uuid, date, numeric, timestamptz) to authenticated;
+
+create view public.transaction_state with (security_invoker = true) as
+  select current_user as role, current_setting('transaction_read_only') as read_only,
+         current_setting('transaction_isolation') as isolation;
+grant select on public.transaction_state to authenticated;
+
+create function public.transaction_state() returns setof public.transaction_state
+language sql volatile
+as $$ select * from public.transaction_state $$;
+revoke execute on function public.transaction_state() from public;
+grant execute on function public.transaction_state() to authenticated;
 
 create function public.refuse_by_rule() returns integer
 language plpgsql

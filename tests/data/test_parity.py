@@ -1,14 +1,17 @@
 """Repository parity: every vocabulary operation, and every error class, gives the same rows and
 the same problem on the `postgrest` and the `postgres` plane (each test runs once per plane)."""
 
+import contextlib
 import uuid
 from datetime import datetime
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from shared.data.plane import DataPlane, open_data_plane
+from shared.data.postgres import PostgresPlane
 from shared.data.query import (
     Delete,
     Insert,
@@ -243,6 +246,40 @@ async def test_rpc_returning_one_value_gives_one_row_named_after_it(
     result = await data.run(owner, Rpc("site_count"))
 
     assert result.rows == [{"site_count": 2}]
+
+
+async def test_queries_run_as_the_caller_reads_read_only_in_read_committed(
+    data: DataPlane, owner: Caller
+) -> None:
+    [read] = (await data.run(owner, Select("transaction_state"))).rows
+    [call] = (await data.run(owner, Rpc("transaction_state"))).rows
+
+    assert read == {"role": "authenticated", "read_only": "on", "isolation": "read committed"}
+    assert call == {"role": "authenticated", "read_only": "off", "isolation": "read committed"}
+
+
+@pytest.mark.parametrize("query", [Select("transaction_state"), Rpc("refuse_by_rule")])
+async def test_a_pooled_connection_keeps_nothing_of_its_last_caller(
+    data_database: str, data_postgrest: str, owner: Caller, query: Select | Rpc
+) -> None:
+    settings = plane_settings("postgres", data_database, data_postgrest, db_pool_size=1)
+    plane = await PostgresPlane.open(settings)
+    try:
+        with contextlib.suppress(RuleRefused):
+            await plane.run(owner, query)
+        async with plane.pool.connection() as conn:
+            status = conn.info.transaction_status
+            left = await (
+                await conn.execute(
+                    "select current_user::text, current_setting('request.jwt.claims', true),"
+                    " current_setting('transaction_read_only')"
+                )
+            ).fetchone()
+    finally:
+        await plane.close()
+
+    assert status == psycopg.pq.TransactionStatus.IDLE
+    assert left in (("authenticator", None, "off"), ("authenticator", "", "off"))
 
 
 # Errors ----------------------------------------------------------------------------------------
