@@ -101,13 +101,16 @@ class PostgresPlane:
         counting = _count_of(query) if isinstance(query, Select) and query.count else None
         context = (caller.role, msgspec.json.encode(caller.claims).decode(), self.statement_timeout)
         try:
-            async with self.pool.connection() as conn, conn.pipeline():
-                take_on_caller = (
-                    TAKE_ON_CALLER_READ_ONLY if isinstance(query, Select) else TAKE_ON_CALLER
-                )
-                await conn.execute(take_on_caller, context)
-                rows = await conn.execute(statement, params)
-                counted = await conn.execute(*counting) if counting else None
+            async with self.pool.connection() as conn:
+                async with conn.pipeline():
+                    take_on_caller = (
+                        TAKE_ON_CALLER_READ_ONLY if isinstance(query, Select) else TAKE_ON_CALLER
+                    )
+                    await conn.execute(take_on_caller, context)
+                    rows = await conn.execute(statement, params)
+                    counted = await conn.execute(*counting) if counting else None
+                # Read once the pipeline has synced, which brought every result back: reading
+                # inside it would first ask the server to flush, a round trip more.
                 row = await rows.fetchone()
                 total = await counted.fetchone() if counted else None
         except PoolTimeout as error:
