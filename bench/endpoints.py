@@ -32,7 +32,7 @@ import statistics
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -42,10 +42,10 @@ import msgspec
 import psycopg
 import uvloop
 from prometheus_client.parser import text_string_to_metric_families
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
-from bench.measure import Figures, measure
+from bench.measure import measure
 from bench.servers import (
     Served,
     access_token,
@@ -80,7 +80,8 @@ LOG_LEVEL = "info"  # production's default
 ROOMY_READS = "100000000"
 ROOMY_LIMITS = f"reads={ROOMY_READS}/{ROOMY_READS},default={ROOMY_READS}/{ROOMY_READS}"
 FALLBACKS_METRIC = "sajtmaskin_rate_limit_fallbacks"
-FLOOR_RUNS = {1: 1500, 32: 4000}  # concurrency → queries
+FLOOR_RUNS = {1: 1000, 32: 3000}  # concurrency → queries
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 LIST = "GET /projects"
 LATER_PAGE = "GET /projects?before=… (a later page)"
@@ -148,6 +149,7 @@ class Row(msgspec.Struct, frozen=True):
     cpu_ms: float | None
     """CPU time per request: the server's (all its processes), or for the in-process rows this
     process's (the client side of the plane)."""
+    db_cpu_ms: float | None = None  # Postgres's CPU per request (the bench database's backends)
     fallbacks: int | None = None  # limiter decisions made without Redis during the run
 
 
@@ -235,9 +237,9 @@ def sites_database(server_url: str, secret: str) -> Iterator[tuple[str, Seeded]]
         yield url, Seeded(user_ids, tokens, [sites[user_id] for user_id in user_ids])
 
 
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time so far of `pid` and every process descended from it."""
-    processes: dict[int, tuple[int, int]] = {}  # pid → (parent, ticks)
+def cpu_ticks() -> dict[int, tuple[int, int]]:
+    """Every process's parent and user plus system CPU time so far, in clock ticks."""
+    processes = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -248,15 +250,45 @@ def cpu_seconds(pid: int) -> float:
         # After the command name in parentheses: state, ppid, …, utime (14th), stime (15th).
         fields = stat[stat.rindex(")") + 2 :].split()
         processes[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    return processes
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time so far of `pid` and every process descended from it."""
+    processes = cpu_ticks()
     family = {pid}
     grew = True
     while grew:
         children = {child for child, (parent, _) in processes.items() if parent in family}
         grew = not children <= family
         family |= children
-    return sum(processes[member][1] for member in family if member in processes) / os.sysconf(
-        "SC_CLK_TCK"
-    )
+    return sum(processes[member][1] for member in family if member in processes) / CLOCK_TICKS
+
+
+class DatabaseCpu:
+    """The CPU time of the Postgres backends serving one database, when Postgres runs on this
+    machine: what the database spends per request, whoever else uses the same server."""
+
+    def __init__(self, server_url: str, database: str) -> None:
+        self.server_url = server_url
+        self.database = database
+
+    def snapshot(self) -> dict[int, int]:
+        """Each backend of the database and its CPU ticks so far; empty when none is local."""
+        with psycopg.connect(self.server_url, autocommit=True) as conn:
+            backends = conn.execute(
+                "select pid from pg_stat_activity where datname = %s", (self.database,)
+            ).fetchall()
+        ticks = cpu_ticks()
+        return {pid: ticks[pid][1] for (pid,) in backends if pid in ticks}
+
+    def seconds_since(self, before: dict[int, int]) -> float | None:
+        """CPU seconds the database's backends spent since `before` (a backend that closed
+        meanwhile takes its share with it: the pools here keep theirs open)."""
+        after = self.snapshot()
+        if not after:
+            return None
+        return sum(ticks - before.get(pid, 0) for pid, ticks in after.items()) / CLOCK_TICKS
 
 
 def run_wrk(url: str, load: Load, concurrency: int, seconds: int, token: str) -> WrkRun:
@@ -297,6 +329,7 @@ def limiter_fallbacks(url: str) -> float:
 
 def endpoint_rows(
     served: Served,
+    database: DatabaseCpu,
     plane: str,
     loads: list[tuple[Load, tuple[int, ...]]],
     token: str,
@@ -308,11 +341,12 @@ def endpoint_rows(
     for load, concurrencies in loads:
         for concurrency in concurrencies:
             run_wrk(served.url, load, concurrency, WARM_UP_S, token)
-            cpu_before = cpu_seconds(served.pid)
+            cpu_before, database_before = cpu_seconds(served.pid), database.snapshot()
             fallbacks_before = limiter_fallbacks(served.url)
             run = run_wrk(served.url, load, concurrency, RUN_S, token)
             cpu = cpu_seconds(served.pid) - cpu_before
-            fallbacks = limiter_fallbacks(served.url) - fallbacks_before if processes == 1 else None
+            database_cpu = database.seconds_since(database_before)
+            fallbacks = limiter_fallbacks(served.url) - fallbacks_before
             rows.append(
                 Row(
                     load.name,
@@ -322,10 +356,15 @@ def endpoint_rows(
                     p50_ms=run.p50_us / 1000,
                     p99_ms=run.p99_us / 1000,
                     cpu_ms=cpu * 1000 / run.requests,
-                    fallbacks=None if fallbacks is None else int(fallbacks),
+                    db_cpu_ms=per_request_ms(database_cpu, run.requests),
+                    fallbacks=int(fallbacks) if processes == 1 else None,
                 )
             )
     return rows
+
+
+def per_request_ms(seconds: float | None, requests: int) -> float | None:
+    return None if seconds is None else seconds * 1000 / requests
 
 
 def save_load(seeded: Seeded) -> Load:
@@ -374,9 +413,31 @@ def projects_env(settings: Settings, plane: str, redis_url: str, workers: int) -
     }
 
 
-async def floor_rows(settings: Settings, caller: Caller, owner_url: str, user_id: str) -> list[Row]:
+async def floor_rows(
+    settings: Settings, caller: Caller, owner_url: str, user_id: str, database: DatabaseCpu
+) -> list[Row]:
     """The list's query in a tight loop: through each plane as the user, and bare."""
-    figures: list[tuple[str, Figures]] = []
+    rows = []
+
+    async def measured(plane: str, name: str, query: Callable[[], Awaitable[object]]) -> None:
+        for concurrency, queries in FLOOR_RUNS.items():
+            database_before = database.snapshot()
+            f = await measure(name, query, concurrency=concurrency, requests=queries)
+            # The warm-up's few queries count too: a percent at most.
+            database_cpu = per_request_ms(database.seconds_since(database_before), f.requests)
+            rows.append(
+                Row(
+                    name,
+                    plane,
+                    concurrency,
+                    f.per_second,
+                    f.p50_ms,
+                    f.p99_ms,
+                    f.cpu_ms,
+                    database_cpu,
+                )
+            )
+
     bare = (
         "select site.id, site.name, site.category, site.description, site.thumbnail_path,"
         " saved.demo_url, site.created_at, site.updated_at"
@@ -392,18 +453,7 @@ async def floor_rows(settings: Settings, caller: Caller, owner_url: str, user_id
             async with pool.connection() as conn:
                 await (await conn.execute(bare, (user_id, MAX_PAGE + 1))).fetchall()
 
-        for concurrency, queries in FLOOR_RUNS.items():
-            figures.append(
-                (
-                    "—",
-                    await measure(
-                        "bare psycopg, no RLS (reference)",
-                        bare_query,
-                        concurrency=concurrency,
-                        requests=queries,
-                    ),
-                )
-            )
+        await measured("—", "bare psycopg, no RLS (reference)", bare_query)
     async with httpx.AsyncClient(timeout=settings.http_timeout_s, limits=HTTP_LIMITS) as http:
         for plane_name in ("postgres", "postgrest"):
             plane = await open_data_plane(
@@ -415,24 +465,10 @@ async def floor_rows(settings: Settings, caller: Caller, owner_url: str, user_id
                 await sites.page(MAX_PAGE)
 
             try:
-                for concurrency, queries in FLOOR_RUNS.items():
-                    figures.append(
-                        (
-                            plane_name,
-                            await measure(
-                                FLOOR,
-                                list_sites,
-                                concurrency=concurrency,
-                                requests=queries,
-                            ),
-                        )
-                    )
+                await measured(plane_name, FLOOR, list_sites)
             finally:
                 await plane.close()
-    return [
-        Row(f.name, plane, f.concurrency, f.per_second, f.p50_ms, f.p99_ms, f.cpu_ms)
-        for plane, f in figures
-    ]
+    return rows
 
 
 @contextmanager
@@ -469,8 +505,9 @@ def measure_all() -> list[Row]:
         user_id, token = seeded.user_ids[0], seeded.tokens[0]
         claims = jwt.decode(token, secret, algorithms=["HS256"], audience="authenticated")
         caller = Caller(role="authenticated", claims=claims, token=token)
+        database = DatabaseCpu(server_url, str(conninfo_to_dict(database_url)["dbname"]))
         with pinned(SERVER_CPUS):
-            rows = uvloop.run(floor_rows(settings, caller, database_url, user_id))
+            rows = uvloop.run(floor_rows(settings, caller, database_url, user_id, database))
 
         save = save_load(seeded)
         for plane in ("postgres", "postgrest"):
@@ -483,14 +520,14 @@ def measure_all() -> list[Row]:
                     (Load(SITE, f"/projects/{seeded.sites[0][0]}"), (32,)),
                     (save, (32,)),
                 ]
-                rows += endpoint_rows(served, plane, loads, token)
+                rows += endpoint_rows(served, database, plane, loads, token)
         # Two processes need both cores: both unpinned, so they compare with each other.
         for processes, name, concurrencies in ((1, ONE_UNPINNED, (32,)), (2, TWO_WORKERS, (1, 32))):
             with serve_service(
                 "projects", projects_env(settings, "postgres", redis_url, processes)
             ) as served:
                 rows += endpoint_rows(
-                    served, "postgres", [(Load(name), concurrencies)], token, processes
+                    served, database, "postgres", [(Load(name), concurrencies)], token, processes
                 )
     return rows
 
@@ -498,15 +535,17 @@ def measure_all() -> list[Row]:
 def table(rows: list[Row]) -> str:
     lines = [
         "| what | plane | concurrency | req/s | p50 ms | p99 ms | CPU ms/request"
-        " | limiter fallbacks |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        " | Postgres CPU ms/request | limiter fallbacks |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
-        cpu = "—" if row.cpu_ms is None else f"{row.cpu_ms:.2f}"
+        cpu, database_cpu = (
+            "—" if ms is None else f"{ms:.2f}" for ms in (row.cpu_ms, row.db_cpu_ms)
+        )
         fallbacks = "—" if row.fallbacks is None else str(row.fallbacks)
         lines.append(
             f"| {row.name} | {row.plane} | {row.concurrency} | {row.per_second:,.0f}"
-            f" | {row.p50_ms:.2f} | {row.p99_ms:.1f} | {cpu} | {fallbacks} |"
+            f" | {row.p50_ms:.2f} | {row.p99_ms:.1f} | {cpu} | {database_cpu} | {fallbacks} |"
         )
     return "\n".join(lines)
 
@@ -567,6 +606,9 @@ def median_rows(rounds: list[list[Row]]) -> list[Row]:
                 cpu_ms=None
                 if first.cpu_ms is None
                 else statistics.median(row.cpu_ms or 0.0 for row in same),
+                db_cpu_ms=None
+                if first.db_cpu_ms is None
+                else statistics.median(row.db_cpu_ms or 0.0 for row in same),
                 fallbacks=None
                 if first.fallbacks is None
                 else sum(row.fallbacks or 0 for row in same),
@@ -591,7 +633,8 @@ def main() -> None:
         f" {WARM_UP_S} s warm-up, {RUN_S} s timed); {USERS} users of {SITES_PER_USER} saved"
         " sites each, one user's token (saves: each user's in turn). Floor rows: this process,"
         f" pinned to core {SERVER_CPUS}, on uvloop, in a tight loop. CPU per request: the"
-        " server's user and system time (all its processes), for the floor rows this process's."
+        " server's user and system time (all its processes), for the floor rows this process's;"
+        " Postgres's: its backends serving the bench's database."
         " Load average (1 min)"
         f" before the run {load_before:.2f}, after it {os.getloadavg()[0]:.2f}."
         + (f" Each figure the median of {rounds} rounds.\n" if rounds > 1 else "\n")
