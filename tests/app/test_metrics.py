@@ -11,6 +11,7 @@ import pytest
 from litestar import Litestar, Router, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency
+from litestar.params import FromPath
 from litestar.testing import AsyncTestClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -42,7 +43,9 @@ async def site(site_id: UUID) -> dict[str, str]:
 
 @get("/users/{user_id:str}")
 async def user_by_text(
-    user_id: str, data_plane: NamedDependency[DataPlane], settings: NamedDependency[Settings]
+    user_id: FromPath[str],
+    data_plane: NamedDependency[DataPlane],
+    settings: NamedDependency[Settings],
 ) -> list[dict[str, Any]]:
     """A query the database refuses when the id is not a uuid (SQLSTATE 22P02)."""
     result = await data_plane.run(
