@@ -119,9 +119,11 @@ class Library:
     async def project_images(self, user: SignedInUser, project_id: UUID) -> ProjectImages:
         """The images of one of the user's sites; `ProjectNotFound` (404) for anyone else's."""
         repository = self._repository(user)
-        if not await repository.site_exists(project_id):
+        images = await repository.images(project_id)
+        # One query for a site with images: they are visible only through the caller's own sites.
+        if not images and not await repository.site_exists(project_id):
             raise ProjectNotFound()
-        return ProjectImages(await repository.images(project_id))
+        return ProjectImages(images)
 
     async def _stored(self, user: SignedInUser, item_id: UUID) -> MediaRow:
         stored = await self._repository(user).item(item_id)
