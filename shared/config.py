@@ -209,6 +209,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_pool_size: int = 10
     """`DB_POOL_SIZE`: connections in the direct data plane's pool."""
 
+    db_prepared_statements: bool = True
+    """`DB_PREPARED_STATEMENTS`: false stops the direct data plane preparing its frequent
+    statements on the server, which a pooler in transaction mode (Supavisor on port 6543) cannot
+    carry from one transaction to the next."""
+
     web_concurrency: int = 1
     """`WEB_CONCURRENCY`: server processes `sajtmaskin serve` runs for its service (each with its
     own pool of DB_POOL_SIZE connections)."""
@@ -355,6 +360,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         "statement_timeout_ms": get("STATEMENT_TIMEOUT_MS"),
         "http_timeout_s": get("HTTP_TIMEOUT_S"),
         "db_pool_size": get("DB_POOL_SIZE"),
+        "db_prepared_statements": get("DB_PREPARED_STATEMENTS"),
         "web_concurrency": get("WEB_CONCURRENCY"),
         "log_level": get("LOG_LEVEL"),
         "state_dir": get("SAJTMASKIN_STATE_DIR"),

@@ -89,7 +89,11 @@ class PostgresPlane:
             max_size=settings.db_pool_size,
             timeout=POOL_WAIT_SECONDS,
             # Each pipeline is its own (implicit) transaction: the driver must not open one.
-            kwargs={"autocommit": True},
+            # psycopg prepares a statement on its 5th use; None never does (transaction pooling).
+            kwargs={
+                "autocommit": True,
+                "prepare_threshold": 5 if settings.db_prepared_statements else None,
+            },
             open=False,
         )
         # Not waiting: a service whose database is down still starts, and /ready says so.

@@ -373,3 +373,26 @@ async def test_unreachable_database_is_unavailable(plane: str, unused_tcp_port: 
             await data.close()
 
     assert raised.value.status == 503
+
+
+@pytest.mark.parametrize(("prepared", "expected"), [(True, True), (False, False)])
+async def test_statements_are_prepared_on_the_server_only_when_the_setting_allows(
+    data_database: str, data_postgrest: str, owner: Caller, prepared: bool, expected: bool
+) -> None:
+    # A pooler in transaction mode (Supavisor's port 6543) cannot carry prepared statements.
+    settings = plane_settings(
+        "postgres", data_database, data_postgrest, db_pool_size=1, db_prepared_statements=prepared
+    )
+    plane = await PostgresPlane.open(settings)
+    try:
+        for _ in range(8):  # psycopg prepares a statement on its 5th use
+            await plane.run(owner, Select("transaction_state"))
+        async with plane.pool.connection() as conn:
+            prepared_count = await (
+                await conn.execute("select count(*) from pg_prepared_statements")
+            ).fetchone()
+    finally:
+        await plane.close()
+
+    assert prepared_count is not None
+    assert (prepared_count[0] > 0) is expected
