@@ -13,9 +13,11 @@ Registered app-wide by `create_service_app`, so a handler states its access in i
 `user` accepts signed-in users only, `owner` users and guests; both answer anyone else with the
 one `SignInRequired` 401, and refuse (401 `session_ended`) a user token whose user is deleted or
 disabled or whose session has ended, asking the database as that user: a token outlives logout
-by up to its lifetime, the database's session state does not.
+by up to its lifetime, the database's session state does not. On the direct plane the answer
+"live" is remembered briefly while the database can tell of changes (`shared.session_watch`).
 """
 
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -30,6 +32,7 @@ from shared.data.query import Rpc
 from shared.data.repository import Repository
 from shared.errors import SessionEnded, SignInRequired
 from shared.identity import Caller, service_caller
+from shared.session_watch import SessionWatch
 
 RepositoryT = TypeVar("RepositoryT", bound=Repository)
 
@@ -57,14 +60,16 @@ class Owner(msgspec.Struct, frozen=True):
 
 
 async def provide_user(
-    caller: NamedDependency[Caller], data_plane: NamedDependency[DataPlane]
+    caller: NamedDependency[Caller],
+    data_plane: NamedDependency[DataPlane],
+    session_watch: NamedDependency[SessionWatch],
 ) -> SignedInUser:
     """The signed-in user; 401 `unauthorized` for anyone else, `session_ended` for a token
     whose user or session is gone."""
     user_id = caller.user_id
     if user_id is None:
         raise SignInRequired()
-    await _require_live_session(data_plane, caller)
+    await _require_live_session(data_plane, session_watch, caller)
     email = caller.claims.get("email")
     return SignedInUser(
         id=user_id,
@@ -75,11 +80,13 @@ async def provide_user(
 
 
 async def provide_owner(
-    caller: NamedDependency[Caller], data_plane: NamedDependency[DataPlane]
+    caller: NamedDependency[Caller],
+    data_plane: NamedDependency[DataPlane],
+    session_watch: NamedDependency[SessionWatch],
 ) -> Owner:
     """The user (its session checked as for `user`) or the guest; 401 for anyone else."""
     if caller.user_id is not None:
-        await _require_live_session(data_plane, caller)
+        await _require_live_session(data_plane, session_watch, caller)
     elif caller.guest_session is None:
         raise SignInRequired()
     return Owner(user_id=caller.user_id, guest_session=caller.guest_session, caller=caller)
@@ -122,10 +129,14 @@ def _provider(provide: Callable[..., Any], repository: type[Repository]) -> Prov
     return Provide(provide, sync_to_thread=False)
 
 
-async def _require_live_session(data: DataPlane, caller: Caller) -> None:
+async def _require_live_session(data: DataPlane, watch: SessionWatch, caller: Caller) -> None:
+    if watch.is_live(caller):
+        return
+    asked_at = time.monotonic()
     rows = (await data.run(caller, SESSION_IS_ACTIVE)).rows
     if not rows or rows[0].get(SESSION_IS_ACTIVE.function) is not True:
         raise SessionEnded()
+    watch.remember(caller, asked_at)
 
 
 def _uuid_or_none(value: object) -> uuid.UUID | None:

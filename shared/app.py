@@ -34,6 +34,7 @@ from shared.logging import RequestContext, configure_logging
 from shared.metrics import MeasuredTransport, Upstreams, upstream_urls
 from shared.problems import EXCEPTION_HANDLERS, document_problems
 from shared.ratelimit import LocalLimiter, RateLimiter, RateLimitMiddleware, configured_policies
+from shared.session_watch import SessionWatch, watches
 from shared.wire import ApiRequest
 
 Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
@@ -69,6 +70,7 @@ def create_service_app(
             "user": Provide(provide_user),
             "owner": Provide(provide_owner),
             "data_plane": Provide(provide_data_plane, sync_to_thread=False),
+            "session_watch": Provide(provide_session_watch, sync_to_thread=False),
             "settings": Provide(provide_settings, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
@@ -103,6 +105,12 @@ async def shared_resources(app: Litestar) -> AsyncIterator[None]:
         app.state.http = http
         app.state.verifier = TokenVerifier(settings, http)
         app.state.data_plane = plane
+        app.state.session_watch = SessionWatch()
+        if watches(settings):
+            assert settings.database_url is not None
+            await resources.enter_async_context(
+                app.state.session_watch.watching(settings.database_url)
+            )
         app.state.stores = await open_stores(settings, resources)
         app.state.cache = Cache(app.state.stores, settings.redis_key_prefix)
         app.state.limiter = RateLimiter(
@@ -125,6 +133,11 @@ async def provide_caller(request: Request[Any, Any, State]) -> Caller:
 def provide_data_plane(state: State) -> DataPlane:
     plane: DataPlane = state.data_plane
     return plane
+
+
+def provide_session_watch(state: State) -> SessionWatch:
+    watch: SessionWatch = state.session_watch
+    return watch
 
 
 def provide_cache(state: State) -> Cache:

@@ -209,10 +209,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_pool_size: int = 10
     """`DB_POOL_SIZE`: connections in the direct data plane's pool."""
 
-    db_prepared_statements: bool = True
-    """`DB_PREPARED_STATEMENTS`: false stops the direct data plane preparing its frequent
-    statements on the server, which a pooler in transaction mode (Supavisor on port 6543) cannot
-    carry from one transaction to the next."""
+    db_transaction_pooler: bool = False
+    """`DB_TRANSACTION_POOLER`: true when DATABASE_URL is a pooler in transaction mode (Supavisor
+    on port 6543), which can carry neither prepared statements from one transaction to the next
+    nor a LISTEN: the direct data plane then prepares nothing on the server, and every signed-in
+    request asks the database whether its session is live (`shared.session_watch`)."""
 
     web_concurrency: int = 1
     """`WEB_CONCURRENCY`: server processes `sajtmaskin serve` runs for its service (each with its
@@ -360,7 +361,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         "statement_timeout_ms": get("STATEMENT_TIMEOUT_MS"),
         "http_timeout_s": get("HTTP_TIMEOUT_S"),
         "db_pool_size": get("DB_POOL_SIZE"),
-        "db_prepared_statements": get("DB_PREPARED_STATEMENTS"),
+        "db_transaction_pooler": get("DB_TRANSACTION_POOLER"),
         "web_concurrency": get("WEB_CONCURRENCY"),
         "log_level": get("LOG_LEVEL"),
         "state_dir": get("SAJTMASKIN_STATE_DIR"),

@@ -9,12 +9,16 @@ them, a bearer header and a data-plane `Caller`. A site is an app project one of
     response = await client.get("/projects", headers=bearer(alice))
 """
 
+import asyncio
+import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
 import psycopg
+from httpx import Response
 from psycopg import sql
 
 from shared.identity import Caller
@@ -96,3 +100,19 @@ def sites(database_url: str, owner: Person, *names: str) -> list[str]:
             )
             for position, name in enumerate(names)
         ]
+
+
+SESSION_NEWS_S = 1.0
+
+
+async def once_heard(ask: Callable[[], Awaitable[Response]]) -> Response:
+    """`ask()`'s answer once it is no longer 200, or its last 200 after SESSION_NEWS_S: a service
+    that remembers live sessions (`shared.session_watch`) hears of a session's end through the
+    database's notification, which reaches it a moment after the commit (well under a millisecond
+    on a quiet machine, longer on a busy one)."""
+    deadline = time.monotonic() + SESSION_NEWS_S
+    while True:
+        response = await ask()
+        if response.status_code != 200 or time.monotonic() > deadline:
+            return response
+        await asyncio.sleep(0.01)

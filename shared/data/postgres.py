@@ -92,7 +92,7 @@ class PostgresPlane:
             # psycopg prepares a statement on its 5th use; None never does (transaction pooling).
             kwargs={
                 "autocommit": True,
-                "prepare_threshold": 5 if settings.db_prepared_statements else None,
+                "prepare_threshold": None if settings.db_transaction_pooler else 5,
             },
             open=False,
         )

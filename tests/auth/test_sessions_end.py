@@ -1,6 +1,8 @@
 """A session ends for every token of it at once: sign-out with either token, a deleted or
 disabled account, a password reset. The services refuse its access tokens from then on."""
 
+from functools import partial
+
 import jwt
 import psycopg
 from litestar.testing import AsyncTestClient
@@ -8,7 +10,7 @@ from litestar.testing import AsyncTestClient
 from services.projects.app import create_app as create_projects_app
 from shared.config import Settings
 from tests.auth.conftest import AuthClient, login, signed_up
-from tests.world import bearer
+from tests.world import bearer, once_heard
 
 
 async def signed_in(auth: AuthClient, database_url: str) -> tuple[str, dict[str, str]]:
@@ -77,7 +79,7 @@ async def test_tokens_of_deleted_and_disabled_accounts_are_refused_at_once(
 
     for tokens in (deleted_tokens, disabled_tokens):
         access = bearer(tokens["accessToken"])
-        me = await auth.get("/auth/me", headers=access)
+        me = await once_heard(partial(auth.get, "/auth/me", headers=access))
         renamed = await auth.patch("/auth/me", json={"name": "Still here?"}, headers=access)
         assert (me.status_code, me.json()["code"]) == (401, "session_ended")
         assert (renamed.status_code, renamed.json()["code"]) == (401, "session_ended")

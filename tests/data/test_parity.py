@@ -375,13 +375,13 @@ async def test_unreachable_database_is_unavailable(plane: str, unused_tcp_port: 
     assert raised.value.status == 503
 
 
-@pytest.mark.parametrize(("prepared", "expected"), [(True, True), (False, False)])
-async def test_statements_are_prepared_on_the_server_only_when_the_setting_allows(
-    data_database: str, data_postgrest: str, owner: Caller, prepared: bool, expected: bool
+@pytest.mark.parametrize(("pooler", "expected"), [(False, True), (True, False)])
+async def test_statements_are_prepared_on_the_server_unless_behind_a_transaction_pooler(
+    data_database: str, data_postgrest: str, owner: Caller, pooler: bool, expected: bool
 ) -> None:
     # A pooler in transaction mode (Supavisor's port 6543) cannot carry prepared statements.
     settings = plane_settings(
-        "postgres", data_database, data_postgrest, db_pool_size=1, db_prepared_statements=prepared
+        "postgres", data_database, data_postgrest, db_pool_size=1, db_transaction_pooler=pooler
     )
     plane = await PostgresPlane.open(settings)
     try:

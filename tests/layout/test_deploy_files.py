@@ -255,7 +255,7 @@ def setting_names() -> list[str]:
 def fields_set_by(name: str) -> set[str]:
     """The Settings fields a value of variable `name` changes."""
     defaults = msgspec.structs.asdict(load_settings({}))
-    for sample in ("https://example.com", "7", "false", "postgrest"):
+    for sample in ("https://example.com", "7", "false", "true", "postgrest"):
         try:
             loaded = msgspec.structs.asdict(load_settings({name: sample}))
         except msgspec.ValidationError:
