@@ -20,7 +20,7 @@ begin
 end
 $$;
 comment on function private.notify_session_change() is
-  'Owner: auth. Trigger: a user''s sessions may have ended (users disabled or deleted, refresh tokens revoked, expired early or deleted).';
+  'Owner: auth. Called by: the triggers users_notify_session_change and refresh_tokens_notify_session_change, when a user''s sessions may have ended.';
 revoke execute on function private.notify_session_change() from public;
 
 create trigger users_notify_session_change
