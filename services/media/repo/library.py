@@ -7,7 +7,7 @@ from uuid import UUID
 
 from services.media.models.library import FileType, ProjectImage, Usage
 from services.media.models.uploads import MEDIA_COLUMNS, MediaRow
-from shared.data.query import Delete, Rpc, Select, Update, desc, eq, in_
+from shared.data.query import Delete, Rpc, Select, Update, desc, eq
 from shared.data.repository import Repository
 from shared.data.rows import row_as
 
@@ -20,6 +20,7 @@ IMAGE_COLUMNS = (
     "mime_type",
     "size_bytes",
     "created_at",
+    "media_id",
 )
 
 
@@ -70,21 +71,11 @@ class LibraryRepository(Repository):
         """The site's images, newest first, each with its library item's id when it has one."""
         rows = await self.rows(
             Select(
-                "images",
+                "site_images",
                 IMAGE_COLUMNS,
                 (eq("project_id", project_id),),
                 order=(desc("created_at"), desc("id")),
             )
         )
-        paths = [row["file_path"] for row in rows]
-        media = (
-            await self.rows(
-                Select("media_library", ("id", "file_path"), (in_("file_path", paths),))
-            )
-            if paths
-            else []
-        )
-        media_of_path = {row["file_path"]: UUID(str(row["id"])) for row in media}
-        return [
-            row_as(ProjectImage, row).of_item(media_of_path.get(row["file_path"])) for row in rows
-        ]
+        images = [row_as(ProjectImage, row) for row in rows]
+        return [image.of_item(image.media_id) for image in images]
