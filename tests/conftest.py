@@ -12,6 +12,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from shared.config import Settings
 from shared.local_stack import PostgrestServer
 from shared.migrations import migrate
+from standins.http_server import serve_http
+from standins.vercel import VercelStandIn
+from tests.fakes.stripe import FakeStripe
 from tests.tenancy import anon_key
 
 # Redis, Upstash-protocol and stoppable-server fixtures, available to every test.
@@ -88,3 +91,21 @@ def plane_settings(plane: str, database_url: str, rest_url: str, **overrides: ob
 def settings(request: pytest.FixtureRequest, database_url: str, postgrest_url: str) -> Settings:
     """Service settings on the session database; a test using them runs once per data plane."""
     return plane_settings(request.param, database_url, postgrest_url)
+
+
+@pytest.fixture
+def stripe_api() -> Iterator[FakeStripe]:
+    """The Stripe API's fake, served over HTTP (point STRIPE_API_BASE at its `base_url`)."""
+    fake = FakeStripe()
+    with serve_http(fake) as url:
+        fake.base_url = url
+        yield fake
+
+
+@pytest.fixture
+def vercel_api() -> Iterator[VercelStandIn]:
+    """Vercel's stand-in, served over HTTP (point VERCEL_API_URL at its `base_url`)."""
+    standin = VercelStandIn()
+    with serve_http(standin) as url:
+        standin.base_url = url
+        yield standin

@@ -293,22 +293,6 @@ async def test_a_stream_that_breaks_half_way_counts_as_a_failed_call(
         assert metric(after, calls, **v0) - metric(before, calls, **v0) == counted
 
 
-@pytest.fixture
-def vercel_api() -> Iterator[VercelStandIn]:
-    standin = VercelStandIn()
-    with serve_http(standin) as url:
-        standin.base_url = url
-        yield standin
-
-
-@pytest.fixture
-def stripe_api() -> Iterator[FakeStripe]:
-    fake = FakeStripe()
-    with serve_http(fake) as url:
-        fake.base_url = url
-        yield fake
-
-
 async def test_billings_calls_to_vercel_and_stripe_are_counted_by_upstream(
     probe_settings: Settings,
     database_url: str,

@@ -3,7 +3,7 @@ through stripe-python against a Stripe that speaks the real wire format, once pe
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import msgspec
 import pytest
@@ -11,20 +11,11 @@ from litestar.testing import AsyncTestClient
 
 from services.billing.app import create_app
 from shared.config import Settings
-from standins.http_server import serve_http
 from tests.billing.conftest import BillingClient
 from tests.fakes.stripe import FakeStripe, form_fields
 from tests.world import a_guest, a_user, bearer
 
 APP = "https://app.sajtmaskin.example"
-
-
-@pytest.fixture
-def stripe_api() -> Iterator[FakeStripe]:
-    fake = FakeStripe()
-    with serve_http(fake) as url:
-        fake.base_url = url
-        yield fake
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ when the registration fails, the payment refunded through Stripe. Owners only.""
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import msgspec
@@ -16,7 +16,6 @@ from litestar.testing import AsyncTestClient
 from services.billing.app import create_app
 from services.billing.domains import DomainOrders, Timing
 from shared.config import Settings
-from standins.http_server import serve_http
 from standins.vercel import VercelStandIn
 from tests.billing.conftest import BillingClient
 from tests.fakes.stripe import FakeStripe
@@ -33,22 +32,6 @@ CONTACT = {
     "zip": "753 20",
     "country": "SE",
 }
-
-
-@pytest.fixture
-def stripe_api() -> Iterator[FakeStripe]:
-    fake = FakeStripe()
-    with serve_http(fake) as url:
-        fake.base_url = url
-        yield fake
-
-
-@pytest.fixture
-def vercel_api() -> Iterator[VercelStandIn]:
-    fake = VercelStandIn()
-    with serve_http(fake) as url:
-        fake.base_url = url
-        yield fake
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -19,7 +19,6 @@ from litestar.testing import AsyncTestClient
 
 from services.billing.app import create_app
 from shared.config import Settings
-from standins.http_server import serve_http
 from tests.billing.conftest import BillingClient, diamonds_of
 from tests.conftest import plane_settings
 from tests.fakes.stripe import FakeStripe
@@ -27,14 +26,6 @@ from tests.serving import serving
 from tests.world import Person, a_user, bearer
 
 WEBHOOK = "/billing/stripe/webhook"
-
-
-@pytest.fixture
-def stripe_api() -> Iterator[FakeStripe]:
-    fake = FakeStripe()
-    with serve_http(fake) as url:
-        fake.base_url = url
-        yield fake
 
 
 @pytest.fixture
