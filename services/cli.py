@@ -36,6 +36,11 @@ database_url_option = click.option(
     metavar="URL",
     help="Postgres URL of the database; defaults to $DATABASE_URL.",
 )
+data_plane_option = click.option(
+    "--data-plane",
+    type=click.Choice(get_args(DataPlaneName)),
+    help="How services reach the database; defaults to $DATA_PLANE, else postgres.",
+)
 supabase_dir_option = click.option(
     "--supabase-dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -216,11 +221,7 @@ def serve_command(settings: Settings, service: str, host: str, port: int) -> Non
 
 
 @main.command("dev")
-@click.option(
-    "--data-plane",
-    type=click.Choice(get_args(DataPlaneName)),
-    help="How services reach the database; defaults to $DATA_PLANE, else postgres.",
-)
+@data_plane_option
 @click.option("--port", type=int, default=8000, show_default=True, help="The gateway's port.")
 @click.pass_obj
 def dev_command(settings: Settings, data_plane: DataPlaneName | None, port: int) -> None:
@@ -257,11 +258,7 @@ def dev_command(settings: Settings, data_plane: DataPlaneName | None, port: int)
 
 
 @main.command("up")
-@click.option(
-    "--data-plane",
-    type=click.Choice(get_args(DataPlaneName)),
-    help="How services reach the database; defaults to $DATA_PLANE, else postgres.",
-)
+@data_plane_option
 @click.option("--port", type=int, default=8080, show_default=True, help="The gateway's port.")
 @click.pass_obj
 def up_command(settings: Settings, data_plane: DataPlaneName | None, port: int) -> None:
