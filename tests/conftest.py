@@ -13,6 +13,7 @@ from shared.config import Settings
 from shared.local_stack import PostgrestServer
 from shared.migrations import migrate
 from standins.http_server import serve_http
+from standins.v0 import V0StandIn
 from standins.vercel import VercelStandIn
 from tests.fakes.stripe import FakeStripe
 from tests.tenancy import anon_key
@@ -91,6 +92,15 @@ def plane_settings(plane: str, database_url: str, rest_url: str, **overrides: ob
 def settings(request: pytest.FixtureRequest, database_url: str, postgrest_url: str) -> Settings:
     """Service settings on the session database; a test using them runs once per data plane."""
     return plane_settings(request.param, database_url, postgrest_url)
+
+
+@pytest.fixture(scope="module")
+def served_v0() -> Iterator[V0StandIn]:
+    """v0's stand-in, served over HTTP for a test module (point V0_API_URL at its `base_url`)."""
+    standin = V0StandIn()
+    with serve_http(standin) as url:
+        standin.base_url = url
+        yield standin
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """`/metrics` counts requests by route template, database failures by class and calls to third
 parties by upstream; each series is labelled with the service, none with anything unbounded."""
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
@@ -210,18 +210,10 @@ async def test_a_database_that_cannot_be_reached_is_counted_as_unavailable(
     assert metric(after, name, **unavailable) - metric(before, name, **unavailable) == 1
 
 
-@pytest.fixture
-def v0_api() -> Iterator[V0StandIn]:
-    standin = V0StandIn()
-    with serve_http(standin) as url:
-        standin.base_url = url
-        yield standin
-
-
 async def test_calls_to_v0_are_counted_and_timed_by_upstream(
-    probe_settings: Settings, v0_api: V0StandIn
+    probe_settings: Settings, served_v0: V0StandIn
 ) -> None:
-    settings = msgspec.structs.replace(probe_settings, **v0_api.configuration())
+    settings = msgspec.structs.replace(probe_settings, **served_v0.configuration())
     app = create_service_app("metered", [metered_router], settings)
     async with AsyncTestClient(app) as client:
         before = await scrape(client)

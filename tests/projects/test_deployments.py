@@ -12,7 +12,7 @@ generates a chat, and `finish_generation` records the mirror rows and the site's
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -30,7 +30,6 @@ from services.projects.routes import deployments as deployment_routes
 from services.projects.routes import router
 from shared.app import create_service_app
 from shared.config import Settings
-from standins.http_server import serve_http
 from standins.v0 import V0StandIn
 from standins.vercel import VercelStandIn
 from tests.world import Person, a_guest, a_user, bearer, sites
@@ -40,14 +39,6 @@ DEPLOY_COST = 20
 STATUS_OF = "select status from public.deployments where id = %s"
 
 
-@pytest.fixture(scope="module")
-def served_v0() -> Iterator[V0StandIn]:
-    standin = V0StandIn()
-    with serve_http(standin) as url:
-        standin.base_url = url
-        yield standin
-
-
 @pytest.fixture
 def v0(served_v0: V0StandIn) -> V0StandIn:
     served_v0.calls.clear()
@@ -55,11 +46,8 @@ def v0(served_v0: V0StandIn) -> V0StandIn:
 
 
 @pytest.fixture
-def vercel() -> Iterator[VercelStandIn]:
-    standin = VercelStandIn()
-    with serve_http(standin) as url:
-        standin.base_url = url
-        yield standin
+def vercel(vercel_api: VercelStandIn) -> VercelStandIn:
+    return vercel_api
 
 
 @pytest.fixture

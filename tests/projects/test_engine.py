@@ -34,14 +34,6 @@ DEMO_URL = re.compile(r"^https://demo-[a-z0-9]+\.vusercontent\.net$")
 PROMPT = "A bakery in Malmö with sourdough and opening hours"
 
 
-@pytest.fixture(scope="module")
-def served_v0() -> Iterator[V0StandIn]:
-    standin = V0StandIn()
-    with serve_http(standin) as url:
-        standin.base_url = url
-        yield standin
-
-
 @pytest.fixture
 def v0(served_v0: V0StandIn) -> V0StandIn:
     """The served stand-in, its controls and counts fresh for each test."""

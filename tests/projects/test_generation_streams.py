@@ -23,12 +23,11 @@ from tests.projects.test_generations import (
     engine_settings,
     generations_of,
     ledger_of,
-    served_v0,
     v0,
 )
 from tests.world import bearer, sites
 
-__all__ = ["client", "engine_settings", "served_v0", "v0"]  # fixtures used here
+__all__ = ["client", "engine_settings", "v0"]  # fixtures used here
 
 STREAM = {"Accept": "text/event-stream"}
 PROMPT = "En frisörsalong i Lund"

@@ -26,7 +26,6 @@ from services.projects.app import create_app
 from services.projects.repo.generations import GenerationLedger, GenerationRepository
 from shared.config import Settings
 from shared.data.plane import DataPlane, open_data_plane
-from standins.http_server import serve_http
 from standins.v0 import V0StandIn
 from tests.serving import serving
 from tests.world import Person, a_guest, a_user, bearer, service_role, sites
@@ -37,14 +36,6 @@ PROMPT = "En bageriwebbplats i Malmö med surdegsbröd och öppettider"
 
 
 # The world ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def served_v0() -> Iterator[V0StandIn]:
-    standin = V0StandIn()
-    with serve_http(standin) as url:
-        standin.base_url = url
-        yield standin
 
 
 @pytest.fixture

@@ -15,12 +15,11 @@ from tests.projects.test_generations import (
     engine_settings,
     generate,
     refine,
-    served_v0,
     v0,
 )
 from tests.world import Person, bearer, sites
 
-__all__ = ["client", "engine_settings", "served_v0", "v0"]  # fixtures used here
+__all__ = ["client", "engine_settings", "v0"]  # fixtures used here
 
 
 async def versions_of(client: Client, who: Person, site: str) -> Any:
