@@ -34,7 +34,7 @@ from shared.logging import RequestContext, configure_logging
 from shared.metrics import MeasuredTransport, Upstreams, upstream_urls
 from shared.problems import EXCEPTION_HANDLERS, document_problems
 from shared.ratelimit import LocalLimiter, RateLimiter, RateLimitMiddleware, configured_policies
-from shared.session_watch import SessionWatch, watches
+from shared.session_watch import SessionWatch
 from shared.wire import ApiRequest
 
 Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
@@ -106,11 +106,7 @@ async def shared_resources(app: Litestar) -> AsyncIterator[None]:
         app.state.verifier = TokenVerifier(settings, http)
         app.state.data_plane = plane
         app.state.session_watch = SessionWatch()
-        if watches(settings):
-            assert settings.database_url is not None
-            await resources.enter_async_context(
-                app.state.session_watch.watching(settings.database_url)
-            )
+        await resources.enter_async_context(app.state.session_watch.watching(settings))
         app.state.stores = await open_stores(settings, resources)
         app.state.cache = Cache(app.state.stores, settings.redis_key_prefix)
         app.state.limiter = RateLimiter(

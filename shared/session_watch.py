@@ -77,9 +77,18 @@ class SessionWatch:
         self._live[_key(caller)] = asked_at
 
     @asynccontextmanager
-    async def watching(self, database_url: str) -> AsyncIterator[None]:
-        """Listen, reconnecting when the connection is lost, while the context is open."""
-        task = asyncio.create_task(self._listen(database_url), name="session-watch")
+    async def watching(self, settings: Settings) -> AsyncIterator[None]:
+        """Listen, reconnecting when the connection is lost, while the context is open; where
+        the configuration gives no connection to listen on (the Data API plane, a pooler in
+        transaction mode), never: every signed-in request then asks the database."""
+        if (
+            settings.data_plane != "postgres"
+            or settings.database_url is None
+            or settings.db_transaction_pooler
+        ):
+            yield
+            return
+        task = asyncio.create_task(self._listen(settings.database_url), name="session-watch")
         try:
             yield
         finally:
@@ -150,16 +159,6 @@ class SessionWatch:
         self._lost.set()
         with suppress(ValueError, OSError):
             asyncio.get_running_loop().remove_reader(connection.pgconn.socket)
-
-
-def watches(settings: Settings) -> bool:
-    """Whether the configuration lets a service listen: the direct plane, not through a pooler
-    in transaction mode."""
-    return (
-        settings.data_plane == "postgres"
-        and settings.database_url is not None
-        and not settings.db_transaction_pooler
-    )
 
 
 def _key(caller: Caller) -> SessionKey:
