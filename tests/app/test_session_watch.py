@@ -22,7 +22,7 @@ from shared.config import Settings
 from shared.session_watch import SessionWatch
 from tests.app.test_access import access_router
 from tests.conftest import JWT_SECRET, plane_settings
-from tests.projects.counting import CountingPlane
+from tests.counting import CountingPlane
 from tests.world import Person, a_user, bearer, once_heard
 
 LISTENING_WITHIN_S = 5.0

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from uuid import UUID
 
 import httpx
 import msgspec
@@ -23,8 +24,10 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from services.media.app import create_app
+from services.media.repo.library import LibraryRepository
 from services.media.storage import Storage, open_storage
 from shared.config import Settings
+from tests.counting import counting_plane
 from tests.media.conftest import BACKENDS, MediaClient, StorageServer
 from tests.world import Person, a_guest, a_user, bearer, sites
 
@@ -595,3 +598,17 @@ def rows_at(database_url: str, item_id: str) -> list[dict[str, str]]:
                 "select file_path from public.media_library where id = %s", (item_id,)
             )
         ]
+
+
+async def test_a_sites_image_list_is_one_query(
+    library_settings: Settings, database_url: str, store: Store
+) -> None:
+    alice = a_user(database_url)
+    [bakery] = sites(database_url, alice, "Bakery")
+    item = await an_item(database_url, store, alice, project=bakery)
+
+    async with counting_plane(library_settings) as plane:
+        images = await LibraryRepository(plane, alice.caller).images(UUID(bakery))
+
+    assert [str(image.media_id) for image in images] == [item.id]
+    assert len(plane.queries) == 1

@@ -15,7 +15,7 @@ from shared.access import Owner
 from shared.cache import Cache
 from shared.config import Settings
 from shared.kv import Stores
-from tests.projects.counting import counting_plane
+from tests.counting import counting_plane
 from tests.world import a_guest, a_user, bearer, sites
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from services.projects.repo.versions import VersionRepository
 from shared.config import Settings
 from standins.v0 import V0StandIn
-from tests.projects.counting import counting_plane
+from tests.counting import counting_plane
 from tests.projects.test_generations import (
     Client,
     a_funded_user,
