@@ -14,7 +14,7 @@ whose "sent" mark did not is not delivered twice when its lease runs out and it 
 import asyncio
 import html
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
@@ -27,8 +27,8 @@ from shared.config import Settings
 from shared.data.plane import DataPlane, job_clients
 from shared.data.query import Rpc, Update, eq
 from shared.data.rows import row_as
-from shared.errors import Problem
 from shared.identity import service_caller
+from shared.workers import keep_working
 
 BATCH_SIZE = 20
 POLL_INTERVAL_S = 5.0
@@ -114,21 +114,13 @@ class MailSender:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Send due mail until `stop` is set: a full batch is followed at once by the next,
-        otherwise the sender sleeps a poll interval. A failing pass (the database away) is
-        logged and retried after the interval."""
-        while not stop.is_set():
-            try:
-                sent = await self.drain_once()
-            except Problem as problem:
-                # The data plane's own errors (database away, timeout) need no traceback.
-                logger.warning("email sending pass failed", code=problem.code)
-                sent = 0
-            except Exception:
-                logger.exception("email sending pass failed")
-                sent = 0
-            if sent < BATCH_SIZE:
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), POLL_INTERVAL_S)
+        otherwise the sender sleeps a poll interval; a failing pass (the database away) is
+        retried after it."""
+
+        async def one_pass() -> bool:
+            return await self.drain_once() == BATCH_SIZE
+
+        await keep_working("email sending", one_pass, stop, POLL_INTERVAL_S)
 
     async def _deliver(self, message: OutboundEmail) -> bool:
         try:

@@ -57,6 +57,7 @@ from shared.data.plane import DataPlane
 from shared.errors import Problem, ValidationFailed
 from shared.identity import service_caller
 from shared.vercel import VercelError
+from shared.workers import keep_working
 
 BATCH_SIZE = 20
 """Orders taken per state and pass."""
@@ -200,16 +201,12 @@ class DomainOrders:
     async def run(self, stop: asyncio.Event) -> None:
         """Fulfil orders until `stop` is set: a pass whenever the webhook records a payment,
         and every `poll_s` otherwise. A failing pass (the database away) is logged and retried."""
-        while not stop.is_set():
-            # Cleared before the pass: a payment recorded during it gets a pass of its own.
-            self._wake.clear()
-            try:
-                await self.fulfil_due()
-            except Problem as problem:
-                logger.warning("domain fulfilment pass failed", code=problem.code)
-            except Exception:
-                logger.exception("domain fulfilment pass failed")
-            await _first_of(stop, self._wake, self.timing.poll_s)
+
+        async def one_pass() -> bool:
+            await self.fulfil_due()
+            return False
+
+        await keep_working("domain fulfilment", one_pass, stop, self.timing.poll_s, self._wake)
 
     async def _quoted(self, domain: str, years: int) -> tuple[Decimal, DomainQuote]:
         """Vercel's price (USD) and the customer's quote."""
@@ -322,15 +319,6 @@ async def domain_fulfilment(app: Litestar) -> AsyncIterator[None]:
     finally:
         stop.set()
         await task
-
-
-async def _first_of(stop: asyncio.Event, wake: asyncio.Event, timeout_s: float) -> None:
-    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
-    try:
-        await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiting in waits:
-            waiting.cancel()
 
 
 def _registrar_reason(error: Any) -> str:

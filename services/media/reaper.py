@@ -36,6 +36,7 @@ from shared.data.plane import DataPlane, job_clients
 from shared.data.query import Delete, Select, asc, gt, in_
 from shared.errors import Problem
 from shared.identity import Caller, service_caller
+from shared.workers import keep_working
 
 BATCH_SIZE = 100
 LEASE_S = 300
@@ -81,31 +82,12 @@ class DeletionWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Drain until `stop` is set: a full batch is followed at once by the next, otherwise
-        the worker sleeps a poll interval or until woken. A failing pass is logged and retried
-        after the interval."""
-        while not stop.is_set():
-            try:
-                removed = await self.drain_once()
-            except Problem as problem:
-                logger.warning("storage deletion pass failed", code=problem.code)
-                removed = 0
-            except Exception:
-                logger.exception("storage deletion pass failed")
-                removed = 0
-            if removed < BATCH_SIZE:
-                await self._sleep(stop)
+        the worker sleeps a poll interval or until woken; a failing pass is retried after it."""
 
-    async def _sleep(self, stop: asyncio.Event) -> None:
-        stopped = asyncio.ensure_future(stop.wait())
-        woken = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait(
-                {stopped, woken}, timeout=self._poll_s, return_when="FIRST_COMPLETED"
-            )
-        finally:
-            stopped.cancel()
-            woken.cancel()
-        self._wake.clear()
+        async def one_pass() -> bool:
+            return await self.drain_once() == BATCH_SIZE
+
+        await keep_working("storage deletion", one_pass, stop, self._poll_s, self._wake)
 
     async def _postpone(self, batch: list[QueuedDeletion]) -> None:
         """Hold the batch back for its backoff: the base delay doubled per attempt it has had."""

@@ -28,7 +28,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID
 
@@ -67,6 +67,7 @@ from shared.data.plane import DataPlane
 from shared.errors import BadRequest, Problem
 from shared.identity import service_caller
 from shared.vercel import VercelApi, VercelError
+from shared.workers import keep_working
 
 logger = structlog.stdlib.get_logger(__name__)
 
@@ -387,13 +388,12 @@ class Deployments:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Passes every `poll_s` until `stop` is set; a failed pass is logged, not fatal."""
-        while not stop.is_set():
-            try:
-                await self.work()
-            except Exception:
-                logger.exception("deployment worker pass failed")
-            with suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.timing.poll_s)
+
+        async def one_pass() -> bool:
+            await self.work()
+            return False
+
+        await keep_working("deployment worker", one_pass, stop, self.timing.poll_s)
 
     # Steps ----------------------------------------------------------------------------------------
 
